@@ -1,0 +1,29 @@
+"""Answers CORS preflight (``OPTIONS``) on API routes with 204, before authentication."""
+
+from django.http import HttpResponse
+from django.urls import Resolver404, resolve
+
+ALLOWED_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+
+
+class ApiPreflightMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.method == "OPTIONS" and request.path.startswith("/api/"):
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+            if match is not None and match.url_name != "api-not-found":
+                response = HttpResponse(status=204)
+                response["Allow"] = ALLOWED_METHODS
+                response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
+                response["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+                response["Access-Control-Allow-Headers"] = request.headers.get(
+                    "Access-Control-Request-Headers", "authorization, content-type"
+                )
+                response["Access-Control-Max-Age"] = "600"
+                return response
+        return self.get_response(request)

@@ -1,0 +1,29 @@
+"""All REST API routes, mounted at ``/api/``. No trailing slashes, no redirects."""
+
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from dodo_billing.api.views import api_not_found
+
+urlpatterns = [
+    path(
+        "schema",
+        SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),
+        name="api-schema",
+    ),
+    path(
+        "docs",
+        SpectacularSwaggerView.as_view(
+            url_name="api-schema", authentication_classes=[], permission_classes=[]
+        ),
+        name="api-docs",
+    ),
+    path(
+        "redoc",
+        SpectacularRedocView.as_view(url_name="api-schema", authentication_classes=[], permission_classes=[]),
+        name="api-redoc",
+    ),
+    path("", include("customers.api.urls")),
+    path("", include("wallets.api.urls")),
+    re_path(r"^.*$", api_not_found, name="api-not-found"),
+]

@@ -1,0 +1,1 @@
+"""Usage events, meters, products, subscriptions, payments and invoices (not built yet)."""

@@ -1,0 +1,1 @@
+"""Customer-portal sessions (not built yet)."""

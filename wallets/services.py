@@ -1,0 +1,186 @@
+"""Writes of wallets and ledger entries. Every balance change goes through ``wallet_ledger_entry_create``.
+
+One entry is one transaction: lock the wallet row (SELECT … FOR UPDATE), append the entry that
+continues its ledger, move the wallet's balance to the entry's ``after_balance``, commit. Concurrent
+writes to one wallet therefore serialize on its row lock; writes to different wallets never wait
+for each other. Callers that touch several wallets must lock them in ``wallet_lock_order`` order.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dodo_billing.errors import (
+    IdempotencyKeyReused,
+    InsufficientWalletFunds,
+    InvalidRequestBody,
+    UnsupportedCurrency,
+    WalletBalanceLimitExceeded,
+)
+from dodo_billing.money import MAX_AMOUNT, format_money
+from wallets.models import IDEMPOTENCY_KEY_MAX_LENGTH, REASON_MAX_LENGTH, EventType, LedgerEntry, Wallet
+
+
+@dataclass(frozen=True)
+class LedgerWrite:
+    wallet: Wallet
+    entry: LedgerEntry
+
+
+def supported_currencies() -> list[str]:
+    return list(settings.WALLET_CURRENCIES)
+
+
+def wallet_lock_order(wallets):
+    """The one order in which several wallets are locked (by primary key) to avoid deadlocks."""
+    return sorted(wallets, key=lambda wallet: wallet.pk)
+
+
+def wallets_create_for_customer(*, customer) -> list[Wallet]:
+    """Create the customer's missing zero-balance wallets, one per supported currency."""
+    existing = set(Wallet.objects.filter(customer=customer).values_list("currency", flat=True))
+    now = timezone.now()
+    missing = [
+        Wallet(customer=customer, currency=currency, created_at=now, updated_at=now)
+        for currency in supported_currencies()
+        if currency not in existing
+    ]
+    return Wallet.objects.bulk_create(missing, ignore_conflicts=True)
+
+
+def _request_hash(**params) -> str:
+    return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
+
+
+def _raise_if_key_used(*, customer, idempotency_key: str, request_hash: str) -> None:
+    earlier = (
+        LedgerEntry.objects.filter(customer=customer, idempotency_key=idempotency_key)
+        .only("id", "request_hash")
+        .first()
+    )
+    if earlier is None:
+        return
+    same = earlier.request_hash == request_hash
+    raise IdempotencyKeyReused(
+        f"The idempotency key {idempotency_key!r} was already used for ledger entry {earlier.id}"
+        + (" with the same parameters." if same else " with different parameters."),
+        extra={"idempotency_key": idempotency_key, "ledger_entry_id": earlier.id, "same_parameters": same},
+    )
+
+
+def _lock_wallet(*, customer, currency: str) -> Wallet:
+    wallet = Wallet.objects.select_for_update().filter(customer=customer, currency=currency).first()
+    if wallet is None:  # a currency enabled after the customer was created
+        wallets_create_for_customer(customer=customer)
+        wallet = Wallet.objects.select_for_update().get(customer=customer, currency=currency)
+    return wallet
+
+
+def wallet_ledger_entry_create(
+    *,
+    customer,
+    currency: str,
+    amount: int,
+    is_credit: bool,
+    event_type: str = EventType.MERCHANT_ADJUSTMENT,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    reference_object_id: str | None = None,
+) -> LedgerWrite:
+    """Append one credit or debit to the customer's wallet in ``currency``; return wallet and entry.
+
+    Raises UnsupportedCurrency, InsufficientWalletFunds (a debit above the balance),
+    WalletBalanceLimitExceeded (a credit past 2**53 - 1) or IdempotencyKeyReused; each writes nothing.
+    """
+    if currency not in supported_currencies():
+        raise UnsupportedCurrency(
+            f"Wallets hold {', '.join(supported_currencies())}; {currency} is not supported.",
+            extra={"currency": currency},
+        )
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        raise InvalidRequestBody(f"amount must be a whole number from 1 to {MAX_AMOUNT}.")
+    if reason is not None and len(reason) > REASON_MAX_LENGTH:
+        raise InvalidRequestBody(f"reason may be at most {REASON_MAX_LENGTH} characters.")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidRequestBody(f"idempotency_key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.")
+    if event_type not in EventType.values:
+        raise InvalidRequestBody(f"Unknown ledger event type {event_type!r}.")
+
+    request_hash = None
+    if idempotency_key is not None:
+        request_hash = _request_hash(
+            currency=currency,
+            amount=amount,
+            is_credit=is_credit,
+            event_type=str(event_type),
+            reason=reason,
+            reference_object_id=reference_object_id,
+        )
+        # Cheap early answer for a plain retry; the unique constraint decides races below.
+        _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+
+    try:
+        with transaction.atomic():
+            wallet = _lock_wallet(customer=customer, currency=currency)
+            before = wallet.balance
+            after = before + amount if is_credit else before - amount
+            if after < 0:
+                if idempotency_key is not None:
+                    # A same-key request may have committed while we waited for the lock.
+                    _raise_if_key_used(
+                        customer=customer, idempotency_key=idempotency_key, request_hash=request_hash
+                    )
+                raise InsufficientWalletFunds(
+                    f"Insufficient funds in wallet: the {currency} balance is "
+                    f"{format_money(before, currency)}, the debit is {format_money(amount, currency)}.",
+                    extra={"balance": before, "currency": currency},
+                )
+            if after > MAX_AMOUNT:
+                raise WalletBalanceLimitExceeded(
+                    f"A {currency} wallet may hold at most {MAX_AMOUNT} minor units.",
+                    extra={"balance": before, "currency": currency},
+                )
+            now = timezone.now()
+            entry = LedgerEntry(
+                business_id=customer.business_id,
+                customer=customer,
+                wallet=wallet,
+                currency=currency,
+                seq=wallet.entry_count + 1,
+                amount=amount,
+                is_credit=is_credit,
+                before_balance=before,
+                after_balance=after,
+                event_type=event_type,
+                reason=reason,
+                reference_object_id=reference_object_id,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                created_at=now,
+            )
+            entry.save(force_insert=True)
+            wallet.balance = after
+            wallet.entry_count = entry.seq
+            wallet.updated_at = now
+            wallet.save(update_fields=["balance", "entry_count", "updated_at"])
+    except IntegrityError:
+        if idempotency_key is not None:
+            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        raise
+    return LedgerWrite(wallet=wallet, entry=entry)
+
+
+def wallet_credit(*, customer, currency: str, amount: int, **kwargs) -> LedgerWrite:
+    return wallet_ledger_entry_create(
+        customer=customer, currency=currency, amount=amount, is_credit=True, **kwargs
+    )
+
+
+def wallet_debit(*, customer, currency: str, amount: int, **kwargs) -> LedgerWrite:
+    return wallet_ledger_entry_create(
+        customer=customer, currency=currency, amount=amount, is_credit=False, **kwargs
+    )
