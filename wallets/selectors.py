@@ -1,5 +1,6 @@
 """Reads of wallets and ledger entries, and the reconciliation check of the ledger invariants."""
 
+import logging
 from dataclasses import dataclass
 
 from django.db.models import Count, F, Q, Sum, Value, Window
@@ -12,6 +13,8 @@ from wallets.filtersets import LedgerEntryFilterSet
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import supported_currencies
 
+logger = logging.getLogger(__name__)
+
 
 def wallet_list(*, customer) -> list[Wallet]:
     """The customer's wallets, in the order of settings.WALLET_CURRENCIES, then others by code."""
@@ -21,11 +24,20 @@ def wallet_list(*, customer) -> list[Wallet]:
 
 
 def wallets_total_usd(*, wallets) -> int:
-    """Sum of the wallets' balances in US cents, at the operators' exchange rates."""
+    """Sum of the wallets' balances in US cents, at the operators' exchange rates.
+
+    A currency without a rate cannot be converted: it is left out of the total and logged (the
+    system check dodo_billing.W001 warns about it at start-up).
+    """
     balances = [(wallet.balance, wallet.currency) for wallet in wallets if wallet.balance]
     if not balances:
         return 0
-    return convert_total(balances, to_currency="USD", rates=exchange_rates_usd())
+    rates = exchange_rates_usd()
+    missing = {currency for _, currency in balances if currency != "USD" and currency not in rates}
+    if missing:
+        logger.warning("No exchange rate for %s: left out of total_balance_usd", ", ".join(sorted(missing)))
+        balances = [(amount, currency) for amount, currency in balances if currency not in missing]
+    return convert_total(balances, to_currency="USD", rates=rates)
 
 
 def ledger_entry_list(*, customer, filters=None):

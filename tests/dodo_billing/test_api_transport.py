@@ -1,0 +1,90 @@
+"""Transport rules of the contract: JSON everywhere, no trailing slashes, OPTIONS, bodiless POSTs."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from customers.models import Customer
+from tests.conftest import assert_error, post_json
+
+pytestmark = pytest.mark.django_db
+
+
+def test_trailing_slash_is_a_json_404_not_a_redirect(api):
+    response = api.get("/api/customers/")
+    assert_error(response, 404, "NOT_FOUND")
+    response = post_json(api, "/api/customers/", {"email": "a@b.co", "name": "A"})
+    assert_error(response, 404, "NOT_FOUND")
+    assert Customer.objects.count() == 0
+
+
+def test_unknown_route_is_json_404_even_without_a_key():
+    assert_error(APIClient().get("/api/no/such/thing"), 404, "NOT_FOUND")
+
+
+def test_options_preflight_is_204_without_auth(customer):
+    client = APIClient()
+    for path in ["/api/customers", f"/api/customers/{customer.id}/wallets/ledger-entries"]:
+        response = client.options(
+            path, HTTP_ORIGIN="https://merchant.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
+        )
+        assert response.status_code == 204
+        assert "POST" in response["Access-Control-Allow-Methods"]
+    assert client.options("/api/nowhere").status_code == 404
+
+
+def test_malformed_json_is_422_and_writes_nothing(api):
+    for raw in ['{"email": "a@b.co", "name": ', "not json", '{"email": NaN}', "[1, 2]", '"a string"']:
+        assert_error(post_json(api, "/api/customers", raw), 422, "INVALID_REQUEST_BODY")
+    assert Customer.objects.count() == 0
+
+
+def test_non_json_content_type_is_415(api):
+    response = api.post(
+        "/api/customers", data="email=a@b.co&name=A", content_type="application/x-www-form-urlencoded"
+    )
+    assert_error(response, 415, "UNSUPPORTED_MEDIA_TYPE")
+    assert Customer.objects.count() == 0
+
+
+def test_wrong_method_is_405(api, customer):
+    assert_error(api.delete(f"/api/customers/{customer.id}"), 405, "METHOD_NOT_ALLOWED")
+    assert Customer.objects.filter(pk=customer.pk).exists()
+
+
+def test_bodiless_post_is_accepted_as_empty(api, customer):
+    # The SDK sends Content-Type: application/json with Content-Length: 0 on the portal session.
+    response = api.post(
+        f"/api/customers/{customer.id}/customer-portal/session?send_email=false",
+        content_type="application/json",
+    )
+    body = assert_error(response, 501, "NOT_IMPLEMENTED")
+    assert "portal" in body["message"]
+    assert response["x-should-retry"] == "false"
+
+
+def test_error_responses_tell_the_sdk_not_to_retry(api):
+    response = api.get("/api/customers/cus_doesnotexist")
+    assert_error(response, 404, "NOT_FOUND")
+    assert response["x-should-retry"] == "false"
+
+
+def test_schema_and_docs_are_served():
+    client = APIClient()
+    schema = client.get("/api/schema", HTTP_ACCEPT="application/json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in [
+        "/api/customers",
+        "/api/customers/{customer_id}",
+        "/api/customers/{customer_id}/wallets",
+        "/api/customers/{customer_id}/wallets/ledger-entries",
+        "/api/customers/{customer_id}/customer-portal/session",
+    ]:
+        assert path in paths
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+    # The docs page's assets come from the installed sidecar package, not a CDN.
+    assert b"cdn" not in docs.content.lower()
+    asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
+    assert asset.status_code == 200
