@@ -7,3 +7,4 @@ class DodoBillingConfig(AppConfig):
 
     def ready(self):
         from dodo_billing import checks  # noqa: F401  (registers system checks)
+        from dodo_billing.api import schema  # noqa: F401  (registers OpenAPI extensions)

@@ -132,3 +132,66 @@ def assert_error(response, status, code):
     assert body["code"] == code, body
     assert isinstance(body["message"], str) and body["message"]
     return body
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, tmp_path):
+    """A real Celery worker process on the configured broker (Redis in CI), reading the test database.
+
+    Yields a function that waits for a line in the worker's log. PostgreSQL only: the worker is a
+    separate process and must see what the test committed.
+    """
+    import os
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.conf import settings
+
+    from dodo_billing.celery import app
+
+    app.control.purge()  # nothing left over from an earlier run
+    db = settings.DATABASES["default"]
+    host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
+    database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"  # the test database
+    log_path = tmp_path / "worker.log"
+    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
+    with open(log_path, "w") as log:
+        worker = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "dodo_billing",
+                "worker",
+                "--pool=solo",
+                "--loglevel=INFO",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_for(text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            content = log_path.read_text()
+            if text in content:
+                return content
+            if worker.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{content}")
+            time.sleep(0.2)
+        raise AssertionError(f"{text!r} not in the worker log after {timeout}s:\n{log_path.read_text()}")
+
+    try:
+        wait_for("ready")
+        yield wait_for
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            worker.kill()

@@ -73,11 +73,11 @@ def _raise_if_key_used(*, customer, idempotency_key: str, request_hash: str) -> 
 
 
 def _lock_wallet(*, customer, currency: str) -> Wallet:
-    wallet = Wallet.objects.select_for_update().filter(customer=customer, currency=currency).first()
-    if wallet is None:  # a currency enabled after the customer was created
+    try:
+        return Wallet.objects.select_for_update().get(customer=customer, currency=currency)
+    except Wallet.DoesNotExist:  # a currency enabled after the customer was created
         wallets_create_for_customer(customer=customer)
-        wallet = Wallet.objects.select_for_update().get(customer=customer, currency=currency)
-    return wallet
+        return Wallet.objects.select_for_update().get(customer=customer, currency=currency)
 
 
 def wallet_ledger_entry_create(

@@ -6,10 +6,11 @@ contract names and answer anything else with a clear error.
 """
 
 from django.core.validators import EmailValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from dodo_billing.money import CURRENCIES, MAX_AMOUNT
-from dodo_billing.validation import metadata_problem
+from dodo_billing.validation import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH, metadata_problem
 
 LOCALES = tuple(
     [
@@ -92,6 +93,20 @@ class EmailField(StrictCharField):
         self.validators.append(EmailValidator(message="Enter a valid email address."))
 
 
+@extend_schema_field(
+    {
+        "type": "object",
+        "maxProperties": METADATA_MAX_KEYS,
+        "additionalProperties": {
+            "oneOf": [
+                {"type": "string", "maxLength": METADATA_MAX_VALUE_LENGTH},
+                {"type": "number"},
+                {"type": "boolean"},
+            ]
+        },
+        "description": "Flat key/value pairs: string, number or boolean values; at most 50 keys.",
+    }
+)
 class MetadataField(serializers.Field):
     """A flat JSON object of string keys to string, number or boolean values (≤ 50 pairs)."""
 

@@ -1,0 +1,51 @@
+# dodo_billing — `make run` starts the product, `make test` runs the test suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test install migrate demo lint format bench-ledger clean
+
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...).")'
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+migrate: install
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo --url http://$(HOST):$(PORT)
+
+# Installs, migrates, loads demo data, then runs the web server and a Celery worker with beat until
+# Ctrl-C. With no DATABASE_URL / CELERY_BROKER_URL it needs no servers: SQLite and a folder broker.
+run: demo
+	@echo "Starting the web server on http://$(HOST):$(PORT)/ and a Celery worker + beat (Ctrl-C stops both)."
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A dodo_billing worker --beat --loglevel=INFO --concurrency=2 & \
+	$(PY) manage.py runserver --noreload $(HOST):$(PORT)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+bench-ledger: install
+	$(PY) benchmarks/ledger.py
+
+clean:
+	rm -rf $(VENV) .run staticfiles db.sqlite3
