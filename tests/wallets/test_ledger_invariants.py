@@ -25,6 +25,21 @@ def reconcile():
     return 0, out.getvalue(), err.getvalue()
 
 
+def raw_entry(customer, wallet, **fields):
+    """Insert a USD credit entry directly, bypassing the service, to probe database guards."""
+    values = {"seq": 1, "amount": 10, "is_credit": True, "before_balance": 0, "after_balance": 10, **fields}
+    entry = LedgerEntry(
+        business_id=customer.business_id,
+        customer=customer,
+        wallet=wallet,
+        currency="USD",
+        event_type=EventType.MERCHANT_ADJUSTMENT,
+        **values,
+    )
+    with transaction.atomic():
+        entry.save(force_insert=True)
+
+
 def test_entries_chain_and_balance_is_their_sum(customer):
     wallet_credit(customer=customer, currency="USD", amount=1000)
     wallet_debit(customer=customer, currency="USD", amount=400)
@@ -82,38 +97,14 @@ def test_database_rejects_negative_balance(customer):
 
 def test_database_rejects_inconsistent_entry(customer):
     wallet = Wallet.objects.get(customer=customer, currency="USD")
-    bad = LedgerEntry(
-        business_id=customer.business_id,
-        customer=customer,
-        wallet=wallet,
-        currency="USD",
-        seq=1,
-        amount=10,
-        is_credit=True,
-        before_balance=0,
-        after_balance=11,  # not before + amount
-        event_type=EventType.MERCHANT_ADJUSTMENT,
-    )
-    with pytest.raises(IntegrityError), transaction.atomic():
-        bad.save(force_insert=True)
+    with pytest.raises(IntegrityError):
+        raw_entry(customer, wallet, after_balance=11)  # not before + amount
 
 
 def test_database_rejects_duplicate_seq(customer):
     first = wallet_credit(customer=customer, currency="USD", amount=10).entry
-    dup = LedgerEntry(
-        business_id=customer.business_id,
-        customer=customer,
-        wallet=first.wallet,
-        currency="USD",
-        seq=1,
-        amount=10,
-        is_credit=True,
-        before_balance=0,
-        after_balance=10,
-        event_type=EventType.MERCHANT_ADJUSTMENT,
-    )
-    with pytest.raises(IntegrityError), transaction.atomic():
-        dup.save(force_insert=True)
+    with pytest.raises(IntegrityError):
+        raw_entry(customer, first.wallet, seq=1)
 
 
 @pytest.mark.postgres
@@ -140,20 +131,8 @@ def test_trigger_rejects_raw_update_and_delete(customer, sql):
 @pytest.mark.postgres
 def test_trigger_rejects_entry_that_does_not_continue_the_chain(customer):
     first = wallet_credit(customer=customer, currency="USD", amount=10).entry
-    gap = LedgerEntry(
-        business_id=customer.business_id,
-        customer=customer,
-        wallet=first.wallet,
-        currency="USD",
-        seq=2,
-        amount=5,
-        is_credit=True,
-        before_balance=7,  # the ledger stood at 10
-        after_balance=12,
-        event_type=EventType.MERCHANT_ADJUSTMENT,
-    )
-    with pytest.raises(IntegrityError, match="starts at 7"), transaction.atomic():
-        gap.save(force_insert=True)
+    with pytest.raises(IntegrityError, match="starts at 7"):
+        raw_entry(customer, first.wallet, seq=2, amount=5, before_balance=7, after_balance=12)  # stood at 10
 
 
 @pytest.mark.postgres
