@@ -14,6 +14,15 @@ class Business(models.Model):
     id = models.CharField(primary_key=True, max_length=MAX_LENGTH, default=PublicId("bus"), editable=False)
     name = models.CharField(max_length=200, unique=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
+    # Usage events are accepted with timestamps in [now - past, now + future]. Widen the past
+    # window to backfill history (API or import_events).
+    event_window_past_seconds = models.PositiveIntegerField(
+        default=3600, help_text="How old an ingested event's timestamp may be (seconds; default 1 hour)."
+    )
+    event_window_future_seconds = models.PositiveIntegerField(
+        default=300,
+        help_text="How far in the future an event's timestamp may be (seconds; default 5 minutes).",
+    )
 
     class Meta:
         verbose_name_plural = "businesses"

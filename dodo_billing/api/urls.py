@@ -25,5 +25,6 @@ urlpatterns = [
     ),
     path("", include("customers.api.urls")),
     path("", include("wallets.api.urls")),
+    path("", include("metering.api.urls")),
     re_path(r"^.*$", api_not_found, name="api-not-found"),
 ]
