@@ -40,6 +40,8 @@ _body_decoder = msgspec.json.Decoder(IngestBody)
 _event_decoder = msgspec.json.Decoder(EventIn)
 _encode = msgspec.json.encode
 _PATH = re.compile(r"\$(?:\.events)?(?:\[(?P<index>\d+)\])?(?:\.(?P<field>\w+))?")
+_ERROR = re.compile(r"(?P<message>.*?)(?: - at `(?P<at>[^`]*)`(?: in `(?P<container>[^`]*)`)?)?$", re.S)
+_MISSING_FIELD = re.compile(r"missing required field `(\w+)`")
 
 
 class EventRejected(ApplicationError):
@@ -53,47 +55,58 @@ class EventRejected(ApplicationError):
         )
 
 
-def _schema_error(exc: msgspec.ValidationError, *, index_offset: int = 0) -> InvalidRequestBody:
-    text = str(exc)
-    message, _, path = text.rpartition(" - at `")
-    path = path.rstrip("`")
-    match = _PATH.match(path)
-    index = match and match.group("index")
-    field = match and match.group("field")
-    extra = {}
-    if index is not None:
-        extra["index"] = int(index) + index_offset
-    if field:
-        extra["field"] = field
+def _schema_error(exc: msgspec.ValidationError, root: str | None = None) -> InvalidRequestBody:
+    """A msgspec error as a 422 that names the event index and the field.
+
+    msgspec says ``<message> - at `$.events[3].timestamp```, ``… - at `$.metadata[...]``` for a
+    metadata value, ``… - at `key` in `$.metadata``` for a metadata key, or just ``<message>``
+    about the top-level object (``root`` names it in the message).
+    """
+    parts = _ERROR.match(str(exc))
+    message, key_error = parts["message"], parts["container"] is not None
+    path = parts["container"] or parts["at"] or "$"
+    location = _PATH.match(path)
+    index, field = location["index"], location["field"] or ("events" if path == "$.events" else None)
+    missing = _MISSING_FIELD.search(message)
+    if missing and not field:
+        field = missing[1]
     code = "INVALID_REQUEST_BODY"
-    if field == "metadata" and "of length <=" in message and "object" in message:
+    if field == "metadata" and not key_error and "of length <=" in message and "object" in message:
         code = "MAXIMUM_KEYS_REACHED"
-    where = f"events[{extra['index']}]" + (f".{field}" if field else "") if "index" in extra else path
-    return InvalidRequestBody(f"{where}: {message or text}", code=code, extra=extra)
+    label = field or root or ""
+    if field == "metadata" and (key_error or path.endswith("[...]")):
+        label = "metadata key" if key_error else "metadata value"
+    extra = {"field": field} if field else {}
+    if index is not None:
+        extra["index"] = int(index)
+        label = f"events[{index}]" + (f".{label}" if field else "")
+    return InvalidRequestBody(f"{label}: {message}" if label else message, code=code, extra=extra)
+
+
+def _decode(decoder, data: bytes, root: str | None = None):
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as exc:
+        raise _schema_error(exc, root) from None
+    except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
 
 
 def decode_ingest_body(body: bytes) -> list[EventIn]:
     """The events of an ingest request body, or a 422 naming the event index and field."""
     if not body:
         raise InvalidRequestBody('The request body must be {"events": [...]} with 1 to 1000 events.')
-    try:
-        return _body_decoder.decode(body).events
-    except msgspec.ValidationError as exc:
-        raise _schema_error(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
+    return _decode(_body_decoder, body).events
 
 
-def decode_event(data: bytes | dict) -> EventIn:
+def decode_event(data: bytes | str | dict) -> EventIn:
     """One event (an NDJSON line or a dict), or InvalidRequestBody naming the field."""
-    try:
-        if isinstance(data, bytes | str):
-            return _event_decoder.decode(data)
-        return msgspec.convert(data, EventIn, strict=False)
-    except msgspec.ValidationError as exc:
-        raise _schema_error(exc) from None
-    except msgspec.DecodeError as exc:
-        raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
+    if isinstance(data, dict):
+        try:
+            return msgspec.convert(data, EventIn, strict=False)
+        except msgspec.ValidationError as exc:
+            raise _schema_error(exc, "event") from None
+    return _decode(_event_decoder, data, "event")
 
 
 @dataclass(frozen=True)

@@ -140,10 +140,6 @@ def validate_meter_filter(data, path: str = "filter") -> dict | None:
 # --- SQL -----------------------------------------------------------------------------------------
 
 
-def _sqlite_path(key: str) -> str:
-    return '$."' + key.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 class JsonScalar(Func):
     """``metadata[key]`` as a typed SQL value when its JSON type is ``kind``, else NULL."""
 
@@ -164,15 +160,20 @@ class JsonScalar(Func):
         return sql, (*params, self.key, *params, self.key)
 
     def as_sqlite(self, compiler, connection, **extra):
+        # json_each decodes keys, so every key works (a JSON path cannot address keys with quotes
+        # or non-ASCII characters, which Django stores \u-escaped).
         column, params = compiler.compile(self.source_expressions[0])
-        path = _sqlite_path(self.key)
         types, value = {
-            "number": ("'integer', 'real'", f"json_extract({column}, %s)"),
-            "string": ("'text'", f"json_extract({column}, %s)"),
-            "boolean": ("'true', 'false'", f"json_type({column}, %s) = 'true'"),
+            "number": ("'integer', 'real'", "j.value"),
+            "string": ("'text'", "j.value"),
+            "boolean": ("'true', 'false'", "j.type = 'true'"),
         }[self.kind]
-        sql = f"(CASE WHEN json_type({column}, %s) IN ({types}) THEN {value} END)"
-        return sql, (*params, path, *params, path)
+        # Only fixed SQL fragments and the compiled column are interpolated; the key is a parameter.
+        sql = (
+            f"(SELECT CASE WHEN j.type IN ({types}) THEN {value} END "  # noqa: S608
+            f"FROM json_each({column}) AS j WHERE j.key = %s)"
+        )
+        return sql, (*params, self.key)
 
     def as_sql(self, compiler, connection, **extra):
         raise NotImplementedError(f"Meter filters support PostgreSQL and SQLite, not {connection.vendor}.")
