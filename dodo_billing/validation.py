@@ -21,6 +21,8 @@ def metadata_problem(data) -> tuple[str, str] | None:
     for key, value in data.items():
         if not isinstance(key, str) or not 1 <= len(key) <= METADATA_MAX_KEY_LENGTH:
             return "INVALID_REQUEST_BODY", f"Metadata keys must be 1 to {METADATA_MAX_KEY_LENGTH} characters."
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            return "INVALID_REQUEST_BODY", f"The metadata entry {key!r} holds a NUL character (\\u0000)."
         if isinstance(value, str):
             if len(value) > METADATA_MAX_VALUE_LENGTH:
                 return (

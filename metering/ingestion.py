@@ -80,6 +80,7 @@ def _schema_error(exc: msgspec.ValidationError, root: str | None = None) -> Inva
     if index is not None:
         extra["index"] = int(index)
         label = f"events[{index}]" + (f".{label}" if field else "")
+    extra["errors"] = {label or "non_field_errors": [message]}
     return InvalidRequestBody(f"{label}: {message}" if label else message, code=code, extra=extra)
 
 
@@ -92,21 +93,51 @@ def _decode(decoder, data: bytes, root: str | None = None):
         raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
 
 
+def _nul_field(event: EventIn) -> str | None:
+    """The first field holding a NUL character, which PostgreSQL text and jsonb cannot store."""
+    for field in ("event_id", "customer_id", "event_name"):
+        if "\x00" in getattr(event, field):
+            return field
+    if event.metadata and any(
+        "\x00" in k or (isinstance(v, str) and "\x00" in v) for k, v in event.metadata.items()
+    ):
+        return "metadata"
+    return None
+
+
+def _reject_nul(events: list[EventIn], index_offset: int | None = 0) -> None:
+    for index, event in enumerate(events):
+        field = _nul_field(event)
+        if field:
+            where = field if index_offset is None else f"events[{index + index_offset}].{field}"
+            extra = (
+                {"field": field} if index_offset is None else {"index": index + index_offset, "field": field}
+            )
+            message = "the NUL character (\\u0000) is not allowed."
+            raise InvalidRequestBody(f"{where}: {message}", extra={**extra, "errors": {where: [message]}})
+
+
 def decode_ingest_body(body: bytes) -> list[EventIn]:
     """The events of an ingest request body, or a 422 naming the event index and field."""
     if not body:
         raise InvalidRequestBody('The request body must be {"events": [...]} with 1 to 1000 events.')
-    return _decode(_body_decoder, body).events
+    events = _decode(_body_decoder, body).events
+    if b"\\u0000" in body:  # rare: only then look for the event that carries it
+        _reject_nul(events)
+    return events
 
 
 def decode_event(data: bytes | str | dict) -> EventIn:
     """One event (an NDJSON line or a dict), or InvalidRequestBody naming the field."""
     if isinstance(data, dict):
         try:
-            return msgspec.convert(data, EventIn, strict=False)
+            event = msgspec.convert(data, EventIn, strict=False)
         except msgspec.ValidationError as exc:
             raise _schema_error(exc, "event") from None
-    return _decode(_event_decoder, data, "event")
+    else:
+        event = _decode(_event_decoder, data, "event")
+    _reject_nul([event], index_offset=None)
+    return event
 
 
 @dataclass(frozen=True)

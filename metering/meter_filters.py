@@ -66,6 +66,8 @@ def value_kind(value) -> str | None:
 def validate_metadata_key(key, path: str) -> str:
     if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH:
         _fail(path, f"must be a string of 1 to {MAX_KEY_LENGTH} characters.")
+    if "\x00" in key:
+        _fail(path, "must not contain the NUL character (\\u0000).")
     return key
 
 
@@ -88,6 +90,8 @@ def _validate_condition(data: dict, path: str) -> dict:
         _fail(f"{path}.value", "must be a finite number.")
     if kind == "string" and len(value) > MAX_STRING_VALUE_LENGTH:
         _fail(f"{path}.value", f"may be at most {MAX_STRING_VALUE_LENGTH} characters.")
+    if kind == "string" and "\x00" in value:
+        _fail(f"{path}.value", "must not contain the NUL character (\\u0000).")
     if operator in ("contains", "does_not_contain") and kind != "string":
         _fail(f"{path}.value", f"{operator} compares strings: the value must be a string.")
     if operator in ORDERING_OPERATORS and kind == "boolean":

@@ -1,4 +1,5 @@
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework.exceptions import UnsupportedMediaType
 from rest_framework.response import Response
 
 from dodo_billing.api.views import BusinessAPIView, error_responses, filterset_parameters
@@ -33,6 +34,8 @@ class EventIngestView(BusinessAPIView):
         responses={200: IngestResponseSerializer, **error_responses(400, 401, 403, 413, 422)},
     )
     def post(self, request):
+        if request.body and not request.content_type.endswith("json"):
+            raise UnsupportedMediaType(request.content_type)
         events = decode_ingest_body(request.body)
         return Response({"ingested_count": events_ingest(business=self.business, events=events)})
 
