@@ -147,6 +147,10 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
+# Largest request body accepted (API: 413 PAYLOAD_TOO_LARGE above it). A maximal ingest request of
+# 1,000 events is ~1 MB in practice; 8 MiB leaves room for large metadata.
+DATA_UPLOAD_MAX_MEMORY_SIZE = int(os.environ.get("API_MAX_BODY_BYTES", str(8 * 1024 * 1024)))
+
 # --- Money ---------------------------------------------------------------------------------------
 # Currencies a customer holds a wallet in; every new customer gets one zero-balance wallet each.
 WALLET_CURRENCIES = env_list("WALLET_CURRENCIES", "USD,INR")

@@ -13,7 +13,9 @@ Non-transient errors carry ``x-should-retry: false`` so the SDK does not repeat 
 
 import logging
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.http import Http404
 from rest_framework import exceptions as drf
 from rest_framework.response import Response
@@ -67,6 +69,14 @@ def exception_handler(exc, context):
     set_rollback()
     if isinstance(exc, ApplicationError):
         return error_response(exc.status, exc.as_body(), retryable=exc.retryable)
+    if isinstance(exc, RequestDataTooBig):
+        return error_response(
+            413,
+            {
+                "code": "PAYLOAD_TOO_LARGE",
+                "message": f"The request body is larger than {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes.",
+            },
+        )
     if isinstance(exc, drf.ParseError):
         return error_response(
             422, {"code": "INVALID_REQUEST_BODY", "message": f"Malformed JSON: {exc.detail}"}

@@ -88,3 +88,18 @@ def test_schema_and_docs_are_served():
     assert b"cdn" not in docs.content.lower()
     asset = client.get("/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js")
     assert asset.status_code == 200
+
+
+def test_body_above_the_limit_is_413_and_writes_nothing(api, customer, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    big = {"email": "big@example.com", "name": "Big", "metadata": {f"k{i}": "v" * 400 for i in range(40)}}
+    body = assert_error(post_json(api, "/api/customers", big), 413, "PAYLOAD_TOO_LARGE")
+    assert "10000 bytes" in body["message"]
+    events = {
+        "events": [{"event_id": f"e{i}", "customer_id": customer.id, "event_name": "x"} for i in range(300)]
+    }
+    assert_error(post_json(api, "/api/events/ingest", events), 413, "PAYLOAD_TOO_LARGE")
+    assert not Customer.objects.filter(email="big@example.com").exists()
+    from metering.models import Event
+
+    assert not Event.objects.exists()
