@@ -55,34 +55,26 @@ failed, so that it can be inspected).
 """
 
 import argparse
-import array
 import http.client
 import json
 import math
 import multiprocessing
-import os
-import queue
 import random
-import signal
-import socket
 import string
-import subprocess
 import sys
-import tempfile
-import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+import common
+
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/dodo_billing_bench"
 CUSTOMER_COUNT = 1000
 STARTING_BALANCE = 10**12  # minor units per USD wallet: far more than any run can debit
 BUSINESS_NAME = "Ledger benchmark"
 TARGET_RATIO = 0.25
 ALPHANUMERICS = string.ascii_letters + string.digits
+POSTGRES_SETTINGS = ("server_version", "synchronous_commit", "fsync", "wal_sync_method", "shared_buffers")
 DEBIT_BODY = json.dumps({"amount": 1, "currency": "USD", "entry_type": "debit"}).encode()
 
 SQL_LOCK = (
@@ -117,27 +109,20 @@ class LoadSpec:
 
 
 @dataclass
-class LoadResult:
+class LoadResult(common.ClientResult):
     """Figures of one client thread, or several merged."""
 
     sent: int = 0
     ok: int = 0
-    failures: Counter = field(default_factory=Counter)  # HTTP status or exception name -> count
     uncertain: int = 0  # transport/commit errors: the write may or may not have happened
-    latencies: array.array = field(default_factory=lambda: array.array("d"))  # seconds, all answers
     debits: Counter = field(default_factory=Counter)  # customer id -> successful debits
-    first_start: float = math.inf  # wall clock
-    last_end: float = 0.0
 
     def merge(self, other: "LoadResult") -> None:
+        super().merge(other)
         self.sent += other.sent
         self.ok += other.ok
-        self.failures.update(other.failures)
         self.uncertain += other.uncertain
-        self.latencies.extend(other.latencies)
         self.debits.update(other.debits)
-        self.first_start = min(self.first_start, other.first_start)
-        self.last_end = max(self.last_end, other.last_end)
 
 
 def _pick(rng: random.Random, items: tuple[str, ...]) -> str:
@@ -147,18 +132,12 @@ def _pick(rng: random.Random, items: tuple[str, ...]) -> str:
 def _http_client(spec: LoadSpec, rng, barrier, go, deadline, result: LoadResult) -> None:
     conn = http.client.HTTPConnection(spec.host, spec.port, timeout=spec.timeout)
     conn.connect()
-    headers = {
-        "Authorization": f"Bearer {spec.secret}",
-        "Content-Type": "application/json",
-        "Accept": "application/json",
-    }
+    headers = common.api_headers(spec.secret)
     paths = {cid: f"/api/customers/{cid}/wallets/ledger-entries" for cid in spec.customer_ids}
-    barrier.wait()
-    go.wait()
-    end_at = deadline.value
-    perf = time.perf_counter
-    result.first_start = time.time()
-    try:
+
+    def debit_until_deadline() -> None:
+        end_at = deadline.value
+        perf = time.perf_counter
         while time.time() < end_at:
             customer_id = _pick(rng, spec.customer_ids)
             result.sent += 1
@@ -178,8 +157,10 @@ def _http_client(spec: LoadSpec, rng, barrier, go, deadline, result: LoadResult)
                 result.debits[customer_id] += 1
             else:
                 result.failures[str(response.status)] += 1
+
+    try:
+        common.timed_client(result, barrier, go, debit_until_deadline)
     finally:
-        result.last_end = time.time()
         conn.close()
 
 
@@ -188,12 +169,11 @@ def _sql_client(spec: LoadSpec, rng, barrier, go, deadline, result: LoadResult) 
 
     conn = psycopg.connect(spec.database_url)
     cursor = conn.cursor()
-    barrier.wait()
-    go.wait()
-    end_at = deadline.value
-    perf = time.perf_counter
-    result.first_start = time.time()
-    try:
+
+    def debit_until_deadline() -> None:
+        nonlocal conn, cursor
+        end_at = deadline.value
+        perf = time.perf_counter
         while time.time() < end_at:
             customer_id = _pick(rng, spec.customer_ids)
             entry_id = "wle_" + "".join(rng.choices(ALPHANUMERICS, k=21))
@@ -224,36 +204,22 @@ def _sql_client(spec: LoadSpec, rng, barrier, go, deadline, result: LoadResult) 
             result.latencies.append(perf() - started)
             result.ok += 1
             result.debits[customer_id] += 1
+
+    try:
+        common.timed_client(result, barrier, go, debit_until_deadline)
     finally:
-        result.last_end = time.time()
         conn.close()
 
 
-def _client_process(spec: LoadSpec, threads: int, seed: int, barrier, go, deadline, results) -> None:
+def _client_process(spec: LoadSpec, threads: int, seed: int, deadline, barrier, go, results) -> None:
     """One client process: ``threads`` clients, each with its own connection; sends back one result."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    target = _http_client if spec.kind == "http" else _sql_client
+    client = _http_client if spec.kind == "http" else _sql_client
     outcomes = [LoadResult() for _ in range(threads)]
-    errors: list[str] = []
 
-    def run(index: int) -> None:
-        try:
-            target(spec, random.Random(seed * 1000 + index), barrier, go, deadline, outcomes[index])
-        except threading.BrokenBarrierError:
-            errors.append("another client failed to start")
-        except Exception as exc:
-            errors.append(f"{type(exc).__name__}: {exc}")
-            barrier.abort()
+    def body(index: int) -> None:
+        client(spec, random.Random(seed * 1000 + index), barrier, go, deadline, outcomes[index])
 
-    workers = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(threads)]
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    merged = LoadResult()
-    for outcome in outcomes:
-        merged.merge(outcome)
-    results.put((errors, merged))
+    common.serve_clients(outcomes, body, LoadResult(), barrier, go, results)
 
 
 def run_load(spec: LoadSpec, *, clients: int, client_procs: int, seconds: float) -> tuple[LoadResult, float]:
@@ -262,199 +228,25 @@ def run_load(spec: LoadSpec, *, clients: int, client_procs: int, seconds: float)
     All clients connect first, then start together; requests in flight at the deadline are waited
     for and counted (they did write), so elapsed runs from the start to the last answer.
     """
-    context = multiprocessing.get_context("spawn")
     procs = max(1, min(client_procs, clients))
     shares = [clients // procs + (1 if i < clients % procs else 0) for i in range(procs)]
-    barrier = context.Barrier(clients + 1)
-    go = context.Event()
-    deadline = context.Value("d", 0.0, lock=False)
-    results = context.Queue()
-    processes = [
-        context.Process(
-            target=_client_process,
-            args=(spec, share, random.randrange(1 << 30), barrier, go, deadline, results),
-            daemon=True,
-        )
-        for share in shares
-    ]
-    for process in processes:
-        process.start()
-    try:
-        try:
-            barrier.wait(timeout=120)
-        except threading.BrokenBarrierError:
-            barrier.abort()
-            go.set()
-            errors: list[str] = []
-            for _ in processes:
-                try:
-                    errors.extend(results.get(timeout=30)[0])
-                except queue.Empty:
-                    errors.append("a client process did not answer")
-            raise RuntimeError(f"load clients failed to start: {errors}") from None
+    deadline = multiprocessing.get_context("spawn").Value("d", 0.0, lock=False)
+    pool = common.ClientProcesses(
+        _client_process, [(spec, share, random.randrange(1 << 30), deadline) for share in shares], clients
+    )
+    with pool.running(join_timeout=10):
+        pool.wait_ready(timeout=120, answer_timeout=30)
         start = time.time()
         deadline.value = start + seconds
-        go.set()
+        pool.go.set()
         merged = LoadResult()
-        problems: list[str] = []
-        for _ in processes:
-            errors, result = results.get(timeout=seconds + 300)
-            problems.extend(errors)
+        for result, _ in pool.collect(timeout=seconds + 300):
             merged.merge(result)
-        if problems:
-            raise RuntimeError(f"load clients failed: {problems}")
         elapsed = max(merged.last_end, start + 1e-9) - start
         return merged, elapsed
-    finally:
-        for process in processes:
-            process.join(timeout=10)
-            if process.is_alive():
-                process.terminate()
-                process.join()
-
-
-# --- Database and server -----------------------------------------------------------------------------
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    if not name or name in {"postgres", "template0", "template1"}:
-        raise SystemExit(f"refusing to drop database {name!r}; pass a dedicated --database-url")
-    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def drop_database(url: str) -> None:
-    import psycopg
-    from psycopg import sql
-
-    name = urlsplit(url).path.lstrip("/")
-    with psycopg.connect(_with_database(url, "postgres"), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-
-
-def migrate(url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url, "DEBUG": "0", "LOG_LEVEL": "WARNING"}
-    done = subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"manage.py migrate failed:\n{done.stdout}\n{done.stderr}")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@dataclass(frozen=True)
-class ServerConfig:
-    workers: int
-    worker_class: str
-    threads: int
-
-    def describe(self) -> str:
-        if self.worker_class == "gthread":
-            return f"{self.workers} gthread workers × {self.threads} threads (keep-alive)"
-        return f"{self.workers} sync workers (no keep-alive: clients reconnect per request)"
-
-
-def gunicorn_binary() -> str:
-    beside_python = Path(sys.executable).parent / "gunicorn"
-    return str(beside_python if beside_python.exists() else PROJECT_ROOT / ".venv" / "bin" / "gunicorn")
-
-
-def start_gunicorn(config: ServerConfig, url: str, port: int, log) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": url,
-        "DEBUG": "0",
-        "DB_CONN_MAX_AGE": "600",
-        "LOG_LEVEL": "WARNING",
-        # Without collectstatic WhiteNoise warns once per worker; the test suite ignores it too.
-        "PYTHONWARNINGS": "ignore:No directory at:UserWarning",
-    }
-    command = [
-        gunicorn_binary(),
-        "dodo_billing.wsgi:application",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        str(config.workers),
-        "--worker-class",
-        config.worker_class,
-        "--log-level",
-        "warning",
-    ]
-    if config.worker_class == "gthread":
-        command += ["--threads", str(config.threads)]
-    return subprocess.Popen(
-        command, cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-
-
-def wait_until_serving(server: subprocess.Popen, port: int, secret: str, customer_id: str, log_path: str):
-    """Block until the API answers 200 with the benchmark key, or fail with the server's log."""
-    give_up = time.monotonic() + 60
-    while time.monotonic() < give_up:
-        if server.poll() is not None:
-            raise SystemExit(f"gunicorn exited with {server.returncode}:\n{Path(log_path).read_text()}")
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-        try:
-            conn.request(
-                "GET", f"/api/customers/{customer_id}/wallets", headers={"Authorization": f"Bearer {secret}"}
-            )
-            response = conn.getresponse()
-            body = response.read()
-            if response.status == 200:
-                return
-            raise SystemExit(f"gunicorn answered {response.status}: {body[:500]!r}")
-        except OSError:
-            time.sleep(0.2)
-        finally:
-            conn.close()
-    raise SystemExit(f"gunicorn did not answer within 60 s:\n{Path(log_path).read_text()}")
-
-
-def stop_gunicorn(server: subprocess.Popen) -> None:
-    if server.poll() is not None:
-        return
-    server.terminate()  # graceful: finish in-flight requests, then stop the workers
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)  # our own process group (start_new_session)
-        server.wait()
 
 
 # --- Django side: setup through the services, context, invariants -----------------------------------
-
-
-def django_setup(url: str) -> None:
-    os.environ["DJANGO_SETTINGS_MODULE"] = "dodo_billing.settings"
-    os.environ["DATABASE_URL"] = url
-    os.environ["DEBUG"] = "0"
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    if str(PROJECT_ROOT) not in sys.path:
-        sys.path.insert(0, str(PROJECT_ROOT))
-    import django
-
-    django.setup()
 
 
 @dataclass
@@ -502,17 +294,6 @@ def create_fixture() -> Fixture:
         start_entries=LedgerEntry.objects.count(),
         start_wallets=wallets,
     )
-
-
-def database_context() -> dict[str, str]:
-    from django.db import connection
-
-    settings = {}
-    with connection.cursor() as cursor:
-        for name in ("server_version", "synchronous_commit", "fsync", "wal_sync_method", "shared_buffers"):
-            cursor.execute(f"SHOW {name}")
-            settings[name] = cursor.fetchone()[0]
-    return settings
 
 
 def settle_database() -> None:
@@ -577,14 +358,6 @@ def check_invariants(fixture: Fixture, writes: int, debits: Counter, uncertain: 
 # --- Reporting -----------------------------------------------------------------------------------
 
 
-def percentile_ms(samples: array.array, pct: float) -> float:
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    index = max(0, math.ceil(pct / 100 * len(ordered)) - 1)  # nearest rank
-    return ordered[index] * 1000
-
-
 @dataclass(frozen=True)
 class Figures:
     sent: int
@@ -602,8 +375,8 @@ def summarize(label: str, result: LoadResult, elapsed: float) -> Figures:
         ok=result.ok,
         failures=dict(result.failures),
         rate=result.ok / elapsed if elapsed > 0 else 0.0,
-        p50=percentile_ms(result.latencies, 50),
-        p99=percentile_ms(result.latencies, 99),
+        p50=common.percentile_ms(result.latencies, 50),
+        p99=common.percentile_ms(result.latencies, 99),
         elapsed=elapsed,
     )
     failed = sum(figures.failures.values())
@@ -635,67 +408,46 @@ def print_table(results: dict[tuple[str, str], Figures]) -> None:
 
 
 def markdown(results: dict[tuple[str, str], Figures], config: str, verdict: str) -> str:
-    lines = [
-        f"### Ledger writes ({time.strftime('%Y-%m-%d')}, `benchmarks/ledger.py`)",
-        "",
-        "| Scenario | Path | Entries/s | p50 ms | p99 ms | HTTP / raw SQL |",
-        "|---|---|---:|---:|---:|---:|",
-    ]
+    rows = []
     for scenario in ("hot wallet", "spread"):
         http_figures, sql_figures = results[scenario, "HTTP"], results[scenario, "raw SQL"]
         for path, figures in (("HTTP", http_figures), ("raw SQL", sql_figures)):
             share = f"{ratio(http_figures, sql_figures):.1%}" if path == "HTTP" else ""
-            lines.append(
-                f"| {scenario} | {path} | {figures.rate:.0f} | {figures.p50:.2f} | {figures.p99:.2f} "
-                f"| {share} |"
+            rows.append(
+                [scenario, path, f"{figures.rate:.0f}", f"{figures.p50:.2f}", f"{figures.p99:.2f}", share]
             )
-    lines += ["", config, "", f"Target (hot-wallet HTTP ≥ {TARGET_RATIO:.0%} of raw SQL): **{verdict}**"]
-    return "\n".join(lines)
+    return common.markdown_section(
+        "Ledger writes",
+        "ledger.py",
+        "| Scenario | Path | Entries/s | p50 ms | p99 ms | HTTP / raw SQL |",
+        "|---|---|---:|---:|---:|---:|",
+        rows,
+        config,
+        f"Target (hot-wallet HTTP ≥ {TARGET_RATIO:.0%} of raw SQL): **{verdict}**",
+    )
 
 
 # --- Main ----------------------------------------------------------------------------------------
 
 
-def cpu_count() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def parse_args() -> argparse.Namespace:
-    cpus = cpu_count()
+    cpus = common.cpu_count()
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15, help="duration of each timed run (default 15)")
     parser.add_argument("--clients", type=int, default=16, help="concurrent clients per run (default 16)")
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=2 * cpus,
-        help=f"gunicorn worker processes (default 2 × CPUs = {2 * cpus})",
+    common.add_gunicorn_options(
+        parser,
+        workers_default=2 * cpus,
+        workers_help=f"gunicorn worker processes (default 2 × CPUs = {2 * cpus})",
+        worker_class_help=(
+            "gunicorn worker class (default sync: one request at a time per process, see the docstring)"
+        ),
     )
-    parser.add_argument(
-        "--worker-class",
-        default="sync",
-        choices=["sync", "gthread"],
-        help="gunicorn worker class (default sync: one request at a time per process, see the docstring)",
-    )
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker, gthread only (default 1)")
-    parser.add_argument(
-        "--client-procs",
-        type=int,
-        default=2,
-        help="load-generator processes the clients are spread over (default 2)",
-    )
+    common.add_client_procs_option(parser)
     parser.add_argument(
         "--warmup", type=float, default=3, help="seconds of untimed HTTP load before the runs (default 3)"
     )
-    parser.add_argument(
-        "--database-url",
-        default=DEFAULT_DATABASE_URL,
-        help=f"benchmark database, DROPPED and recreated (default {DEFAULT_DATABASE_URL})",
-    )
-    parser.add_argument("--keep-db", action="store_true", help="keep the benchmark database afterwards")
+    common.add_database_options(parser, DEFAULT_DATABASE_URL)
     args = parser.parse_args()
     if args.seconds <= 0 or args.clients < 1 or args.workers < 1 or args.threads < 1 or args.client_procs < 1:
         parser.error("--seconds, --clients, --workers, --threads and --client-procs must be positive")
@@ -705,19 +457,15 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     url = args.database_url
-    server_config = ServerConfig(args.workers, args.worker_class, args.threads)
+    server_config = common.ServerConfig(args.workers, args.worker_class, args.threads)
     client_procs = min(args.client_procs, args.clients)
 
-    parts = urlsplit(url)
-    print(f"Benchmark database: {parts.path.lstrip('/')} on {parts.hostname}:{parts.port or 5432}")
-    setup_started = time.monotonic()
-    recreate_database(url)
-    migrate(url)
-    migrated = time.monotonic()
-    django_setup(url)
+    common.announce_database(url)
+    setup_started, migrated = common.fresh_database(url)
     fixture = create_fixture()
-    context = database_context()
-    from django.db import connections
+    from django.db import connection, connections
+
+    context = common.postgres_settings(connection, POSTGRES_SETTINGS)
 
     connections.close_all()
     print(
@@ -725,18 +473,12 @@ def main() -> int:
         f"{len(fixture.start_wallets)} wallets, {fixture.start_entries} starting entries "
         f"(migrate {migrated - setup_started:.1f} s, data {time.monotonic() - migrated:.1f} s)"
     )
-    print()
-    print("Machine")
-    print(f"  CPUs: {cpu_count()}   Python {sys.version.split()[0]}")
-    print(
-        f"  PostgreSQL {context['server_version']}: synchronous_commit={context['synchronous_commit']}, "
-        f"fsync={context['fsync']}, wal_sync_method={context['wal_sync_method']}, "
-        f"shared_buffers={context['shared_buffers']}"
-    )
-    print(f"  gunicorn: {server_config.describe()}, DB_CONN_MAX_AGE=600, DEBUG=0")
-    print(
-        f"  load: {args.clients} clients in {client_procs} processes, {args.seconds:g} s per run, "
-        f"debit amount 1"
+    common.print_machine(
+        context,
+        "",
+        f"gunicorn: {server_config.describe()}, DB_CONN_MAX_AGE=600, DEBUG=0",
+        f"load: {args.clients} clients in {client_procs} processes, {args.seconds:g} s per run, "
+        "debit amount 1",
     )
     print()
 
@@ -747,14 +489,10 @@ def main() -> int:
     writes = 0
     debits: Counter = Counter()
     uncertain = 0
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(  # noqa: SIM115 (closed in finally)
-        mode="w+", prefix="ledger-bench-gunicorn-", suffix=".log", delete=False
-    )
-    server = start_gunicorn(server_config, url, port, log)
-    try:
-        wait_until_serving(server, port, fixture.secret, hot_http[0], log.name)
-        print(f"gunicorn serving on 127.0.0.1:{port} (pid {server.pid}, log {log.name})")
+    with common.gunicorn(server_config, url, "ledger-bench-gunicorn-") as (server, port, log_path):
+        probe = f"/api/customers/{hot_http[0]}/wallets"
+        common.wait_until_serving(server, port, fixture.secret, probe, log_path, timeout=5)
+        print(f"gunicorn serving on 127.0.0.1:{port} (pid {server.pid}, log {log_path})")
         http_spec = {"host": "127.0.0.1", "port": port, "secret": fixture.secret}
         sql_spec = {"database_url": url, "business_id": fixture.business_id}
 
@@ -787,13 +525,6 @@ def main() -> int:
             )
             record(result)
             results[scenario, path] = summarize(f"{scenario}, {path}", result, elapsed)
-    finally:
-        stop_gunicorn(server)
-        log.close()
-        server_log = Path(log.name).read_text()
-        if server_log.strip():
-            print(f"\ngunicorn log (last 2,000 characters of {log.name}):\n{server_log[-2000:]}")
-        Path(log.name).unlink(missing_ok=True)
     print("gunicorn stopped")
 
     print()
@@ -809,11 +540,8 @@ def main() -> int:
     print()
     print("Invariants")
     failures = check_invariants(fixture, writes, debits, uncertain)
-    if failures:
-        print("INVARIANTS VIOLATED:")
-        for failure in failures:
-            print(f"  - {failure}")
-    else:
+    common.print_failures("INVARIANTS VIOLATED:", failures)
+    if not failures:
         print("  all invariants hold")
 
     config = (
@@ -821,20 +549,12 @@ def main() -> int:
         f"debits of 1 on {CUSTOMER_COUNT} customers' USD wallets; gunicorn {server_config.describe()}, "
         f"DB_CONN_MAX_AGE=600; PostgreSQL {context['server_version'].split()[0]} "
         f"(synchronous_commit={context['synchronous_commit']}, fsync={context['fsync']}); "
-        f"{cpu_count()} CPUs shared by load generator, gunicorn and PostgreSQL."
+        f"{common.cpu_count()} CPUs shared by load generator, gunicorn and PostgreSQL."
     )
-    print()
-    print("Markdown for docs/benchmarks.md:")
-    print()
-    print(markdown(results, config, verdict))
-    print()
+    common.print_markdown(markdown(results, config, verdict))
 
     connections.close_all()
-    if args.keep_db or failures:
-        print(f"Benchmark database kept: {urlsplit(url).path.lstrip('/')}")
-    else:
-        drop_database(url)
-        print("Benchmark database dropped (use --keep-db to keep it)")
+    common.keep_or_drop_database(url, args.keep_db or bool(failures))
     return 1 if failures else 0
 
 
