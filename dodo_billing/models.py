@@ -23,6 +23,12 @@ class Business(models.Model):
         default=300,
         help_text="How far in the future an event's timestamp may be (seconds; default 5 minutes).",
     )
+    payment_gateway = models.CharField(
+        max_length=16,
+        choices=[("manual", "Manual (payments wait to be marked paid)"), ("sandbox", "Sandbox (test cards)")],
+        default="manual",
+        help_text="Where charges that the wallet and included credits do not cover go.",
+    )
 
     class Meta:
         verbose_name_plural = "businesses"
