@@ -17,7 +17,7 @@ it what PostgreSQL alone does with the same rows on the same database:
   transactions over as many connections as there are clients (the floor of the cost of storing
   the rows with the table's four indexes);
 * ``service SQL``         – the SQL ``events_insert()`` sends to PostgreSQL, read from
-  ``metering.services`` when the script runs (a COPY into a temporary stage table and one ``INSERT
+  ``metering.services.usage`` when the script runs (a COPY into a temporary stage table and one ``INSERT
   … SELECT … ON CONFLICT DO NOTHING`` that empties it, or one ``INSERT … unnest(arrays) ON
   CONFLICT DO NOTHING``), replayed by psycopg with the same batches as the HTTP run, duplicates
   included, on the cursor class Django gives the service: the database's share of the HTTP path;
@@ -585,7 +585,7 @@ def service_statements() -> tuple[tuple[str, ...], str]:
     """The SQL events_insert() sends to PostgreSQL, read from the service module, and its description:
     either one INSERT … unnest(arrays) ON CONFLICT, or a COPY into a temporary stage table followed by
     one INSERT … SELECT … ON CONFLICT that empties the stage (create, copy, move)."""
-    from metering import services
+    from metering.services import usage as services
 
     if all(hasattr(services, name) for name in ("_CREATE_STAGE", "_COPY_STAGE", "_MOVE_STAGE")):
         statements = (services._CREATE_STAGE, services._COPY_STAGE, services._MOVE_STAGE)
@@ -593,7 +593,7 @@ def service_statements() -> tuple[tuple[str, ...], str]:
     if hasattr(services, "_INSERT_EVENTS_POSTGRES"):
         return (services._INSERT_EVENTS_POSTGRES,), "INSERT … unnest(arrays) ON CONFLICT DO NOTHING"
     raise SystemExit(
-        "metering.services has no known PostgreSQL insert statement; update benchmarks/ingest.py"
+        "metering.services.usage has no known PostgreSQL insert statement; update benchmarks/ingest.py"
     )
 
 

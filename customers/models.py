@@ -12,9 +12,9 @@ class Customer(models.Model):
     business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="customers")
     name = models.CharField(max_length=255)
     email = models.EmailField(max_length=254)
-    phone_number = models.CharField(max_length=32, null=True, blank=True)  # noqa: DJ001 (null = not given)
+    phone_number = models.CharField(max_length=32, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    preferred_locale = models.CharField(  # noqa: DJ001 (null = English, as the contract says)
+    preferred_locale = models.CharField(
         max_length=5, null=True, blank=True, choices=[(code, code) for code in LOCALES]
     )
     created_at = models.DateTimeField(default=timezone.now, editable=False)

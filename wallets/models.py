@@ -70,10 +70,10 @@ class LedgerEntry(models.Model):
     before_balance = models.BigIntegerField()
     after_balance = models.BigIntegerField()
     event_type = models.CharField(max_length=32, choices=EventType.choices)
-    reason = models.TextField(null=True, blank=True)  # noqa: DJ001 (null = no reason given)
-    reference_object_id = models.CharField(max_length=64, null=True, blank=True)  # noqa: DJ001
-    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, null=True, blank=True)  # noqa: DJ001
-    request_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)  # noqa: DJ001
+    reason = models.TextField(null=True, blank=True)
+    reference_object_id = models.CharField(max_length=64, null=True, blank=True)
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, null=True, blank=True)
+    request_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     class Meta:
