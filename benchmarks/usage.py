@@ -792,14 +792,10 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def main() -> int:
-    args = parse_args()
-    url = args.database_url
-    spec = DataSpec(args.events, args.customers, args.skew, args.seed)
-    rng = random.Random(args.seed)
-
-    common.announce_database(url)
-    marker = find_dataset(url, spec) if args.reuse else None
+def ensure_dataset(url: str, spec: DataSpec, *, reuse: bool, seed: int) -> dict:
+    """Reuse the data set already loaded in ``url`` (``reuse`` and the same spec), or recreate the
+    database and load it. Django is set up on ``url`` afterwards. Returns the marker row."""
+    marker = find_dataset(url, spec) if reuse else None
     if marker:
         print(
             f"Reusing the data set loaded {marker['loaded_at']:%Y-%m-%d %H:%M} UTC "
@@ -808,20 +804,30 @@ def main() -> int:
         )
         common.migrate(url)
         common.django_setup(url)
-    else:
-        if args.reuse:
-            print("--reuse: the database does not hold this data set; loading it")
-        print(
-            f"Loading: {spec.events:,} events, {spec.customers:,} customers (Zipf {spec.skew:g}), "
-            f"{len(EVENT_NAMES)} event names, "
-            f"{PERIOD_START:%Y-%m-%d} – {PERIOD_END - timedelta(days=1):%Y-%m-%d}"
-        )
-        started = time.monotonic()
-        common.recreate_database(url)
-        common.migrate(url)
-        print(f"  database recreated and migrated in {time.monotonic() - started:.1f} s")
-        common.django_setup(url)
-        marker = load_dataset(url, spec, random.Random(args.seed))
+        return marker
+    if reuse:
+        print("--reuse: the database does not hold this data set; loading it")
+    print(
+        f"Loading: {spec.events:,} events, {spec.customers:,} customers (Zipf {spec.skew:g}), "
+        f"{len(EVENT_NAMES)} event names, "
+        f"{PERIOD_START:%Y-%m-%d} – {PERIOD_END - timedelta(days=1):%Y-%m-%d}"
+    )
+    started = time.monotonic()
+    common.recreate_database(url)
+    common.migrate(url)
+    print(f"  database recreated and migrated in {time.monotonic() - started:.1f} s")
+    common.django_setup(url)
+    return load_dataset(url, spec, random.Random(seed))
+
+
+def main() -> int:
+    args = parse_args()
+    url = args.database_url
+    spec = DataSpec(args.events, args.customers, args.skew, args.seed)
+    rng = random.Random(args.seed)
+
+    common.announce_database(url)
+    marker = ensure_dataset(url, spec, reuse=args.reuse, seed=args.seed)
     business_id = marker["business_id"]
 
     import psycopg

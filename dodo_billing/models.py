@@ -1,6 +1,20 @@
-"""Shared models: the merchant (Business), its staff and API keys, and the exchange-rate table."""
+"""Shared models: the merchant (Business), its staff and API keys, the exchange-rate table, and the
+webhooks outbox (endpoints, events, deliveries and their attempt log)."""
+
+import base64
+import ipaddress
+import re
+import secrets
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import (
+    MaxLengthValidator,
+    MaxValueValidator,
+    MinValueValidator,
+    ProhibitNullCharactersValidator,
+)
 from django.db import models
 from django.utils import timezone
 
@@ -96,3 +110,342 @@ class ExchangeRate(models.Model):
 
     def __str__(self):
         return f"1 {self.currency} = {self.usd_per_unit} USD"
+
+
+# --- Webhooks ------------------------------------------------------------------------------------
+# Merchant endpoints, the outbox of events (WebhookEvent), one delivery per (event, endpoint) and a
+# log row per HTTP attempt. Services and selectors live in dodo_billing/webhooks.py, delivery in
+# dodo_billing/tasks.py; docs/webhooks.md describes the whole flow.
+
+# The contract's payment.*, refund.* and subscription.* types (SDK ``WebhookEventType``), plus the
+# wallet events of this product. tests/dodo_billing/test_webhooks.py compares them with the SDK.
+WEBHOOK_EVENT_TYPES = (
+    "payment.succeeded",
+    "payment.failed",
+    "payment.processing",
+    "payment.cancelled",
+    "refund.succeeded",
+    "refund.failed",
+    "subscription.active",
+    "subscription.renewed",
+    "subscription.on_hold",
+    "subscription.past_due",
+    "subscription.paused",
+    "subscription.unpaused",
+    "subscription.cancelled",
+    "subscription.failed",
+    "subscription.expired",
+    "subscription.plan_changed",
+    "subscription.updated",
+    "subscription.update_payment_method",
+    "wallet.balance_low",
+    "wallet.ledger_entry.created",
+)
+# Sent only to one endpoint, from admin's "send test event"; never subscribable, never emitted.
+WEBHOOK_TEST_EVENT_TYPE = "webhook.test"
+
+WEBHOOK_URL_MAX_LENGTH = 2048
+WEBHOOK_DESCRIPTION_MAX_LENGTH = 1000
+WEBHOOK_METADATA_MAX_KEYS = 50
+WEBHOOK_METADATA_MAX_KEY_LENGTH = 100
+WEBHOOK_METADATA_MAX_VALUE_LENGTH = 500
+WEBHOOK_HEADERS_MAX = 20
+WEBHOOK_HEADER_NAME_MAX_LENGTH = 100
+WEBHOOK_HEADER_VALUE_MAX_LENGTH = 1000
+WEBHOOK_RATE_LIMIT_MAX = 2**31 - 1
+# Headers the delivery sets itself, or that would break the request: never taken from an endpoint.
+WEBHOOK_RESERVED_HEADERS = frozenset(
+    {
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "content-type",
+        "content-length",
+        "host",
+        "transfer-encoding",
+        "connection",
+        "keep-alive",
+        "upgrade",
+        "te",
+        "trailer",
+        "expect",
+    }
+)
+_HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 token
+_HEADER_VALUE_RE = re.compile(r"^[\t\x20-\x7e]*$")  # visible ASCII, space and tab
+_HOST_LABEL = r"[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?"
+_HOST_RE = re.compile(rf"^(?:{_HOST_LABEL}\.)*{_HOST_LABEL}\.?$")  # urlsplit lower-cases host names
+
+
+def new_webhook_secret() -> str:
+    """A Standard Webhooks signing secret: ``whsec_`` + base64 of 24 random bytes (192 bits)."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
+
+
+def validate_webhook_url(value) -> None:
+    """An absolute http(s) URL with a host name or IP address, a valid port, no spaces or controls."""
+    if not isinstance(value, str) or not value:
+        raise ValidationError("Enter an http:// or https:// URL.", code="invalid")
+    if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in value):
+        raise ValidationError("The URL may not contain spaces or control characters.", code="invalid")
+    try:
+        parts = urlsplit(value)
+        port = parts.port  # ValueError when not a number or out of range
+    except ValueError as exc:
+        raise ValidationError(f"The URL is not valid: {exc}.", code="invalid") from exc
+    if parts.scheme.lower() not in ("http", "https"):
+        raise ValidationError("The URL must start with http:// or https://.", code="invalid")
+    host = parts.hostname or ""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if not _HOST_RE.match(host):
+            raise ValidationError("The URL needs a valid host name or IP address.", code="invalid") from None
+    if port == 0:
+        raise ValidationError("The URL's port must be from 1 to 65535.", code="invalid")
+
+
+def validate_filter_types(value) -> None:
+    if not isinstance(value, list):
+        raise ValidationError("filter_types must be a list of event types.", code="invalid")
+    unknown = [item for item in value if not isinstance(item, str) or item not in WEBHOOK_EVENT_TYPES]
+    if unknown:
+        raise ValidationError(
+            f"Unknown event type(s) {unknown!r}; see docs/webhooks.md for the list.",
+            code="unknown_event_type",
+        )
+
+
+def validate_string_metadata(value) -> None:
+    """A flat object of at most 50 string keys (1–100 characters) to strings (≤ 500 characters)."""
+    if not isinstance(value, dict):
+        raise ValidationError(
+            "Metadata must be a JSON object of string keys and string values.", code="invalid"
+        )
+    if len(value) > WEBHOOK_METADATA_MAX_KEYS:
+        raise ValidationError(
+            f"Metadata may have at most {WEBHOOK_METADATA_MAX_KEYS} keys, got {len(value)}.",
+            code="MAXIMUM_KEYS_REACHED",
+        )
+    for key, item in value.items():
+        if not isinstance(key, str) or not 1 <= len(key) <= WEBHOOK_METADATA_MAX_KEY_LENGTH or "\x00" in key:
+            raise ValidationError(
+                f"Metadata keys must be 1 to {WEBHOOK_METADATA_MAX_KEY_LENGTH} characters without NUL.",
+                code="invalid",
+            )
+        if not isinstance(item, str):
+            raise ValidationError(f"The metadata value of {key!r} must be a string.", code="invalid")
+        if len(item) > WEBHOOK_METADATA_MAX_VALUE_LENGTH or "\x00" in item:
+            raise ValidationError(
+                f"The metadata value of {key!r} must be at most {WEBHOOK_METADATA_MAX_VALUE_LENGTH} "
+                "characters without NUL.",
+                code="invalid",
+            )
+
+
+def validate_webhook_headers(value) -> None:
+    """At most 20 custom headers: token names (case-insensitively unique, not reserved), ASCII values."""
+    if not isinstance(value, dict):
+        raise ValidationError("headers must be a JSON object of header names to values.", code="invalid")
+    if len(value) > WEBHOOK_HEADERS_MAX:
+        raise ValidationError(f"At most {WEBHOOK_HEADERS_MAX} custom headers are allowed.", code="invalid")
+    seen = set()
+    for name, item in value.items():
+        if (
+            not isinstance(name, str)
+            or len(name) > WEBHOOK_HEADER_NAME_MAX_LENGTH
+            or not _HEADER_NAME_RE.match(name)
+        ):
+            raise ValidationError(
+                f"{name!r} is not a valid header name (letters, digits and !#$%&'*+.^_`|~-, "
+                f"at most {WEBHOOK_HEADER_NAME_MAX_LENGTH} characters).",
+                code="invalid",
+            )
+        lower = name.lower()
+        if lower in WEBHOOK_RESERVED_HEADERS or lower.startswith("webhook-"):
+            raise ValidationError(f"The header {name!r} is set by the delivery itself.", code="invalid")
+        if lower in seen:
+            raise ValidationError(f"The header {name!r} is given twice.", code="invalid")
+        seen.add(lower)
+        if (
+            not isinstance(item, str)
+            or len(item) > WEBHOOK_HEADER_VALUE_MAX_LENGTH
+            or not _HEADER_VALUE_RE.match(item)
+        ):
+            raise ValidationError(
+                f"The value of header {name!r} must be printable ASCII of at most "
+                f"{WEBHOOK_HEADER_VALUE_MAX_LENGTH} characters.",
+                code="invalid",
+            )
+
+
+class WebhookEndpoint(models.Model):
+    """A merchant's URL that receives signed events. Deleting one keeps its delivery log."""
+
+    id = models.CharField(primary_key=True, max_length=MAX_LENGTH, default=PublicId("wh"), editable=False)
+    business = models.ForeignKey(
+        Business, on_delete=models.CASCADE, db_index=False, related_name="webhook_endpoints"
+    )
+    url = models.CharField(max_length=WEBHOOK_URL_MAX_LENGTH, validators=[validate_webhook_url])
+    description = models.TextField(
+        blank=True,
+        default="",
+        max_length=WEBHOOK_DESCRIPTION_MAX_LENGTH,
+        validators=[MaxLengthValidator(WEBHOOK_DESCRIPTION_MAX_LENGTH), ProhibitNullCharactersValidator()],
+    )
+    disabled = models.BooleanField(default=False, help_text="Disabled endpoints receive no events.")
+    filter_types = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_filter_types],
+        help_text="Event types to send; an empty list sends every type.",
+    )
+    metadata = models.JSONField(default=dict, blank=True, validators=[validate_string_metadata])
+    rate_limit = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(WEBHOOK_RATE_LIMIT_MAX)],
+        help_text="At most this many delivery attempts per second; empty = no limit.",
+    )
+    headers = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_webhook_headers],
+        help_text="Custom HTTP headers sent with every delivery.",
+    )
+    secret = models.CharField(max_length=100, default=new_webhook_secret, editable=False)
+    idempotency_key = models.CharField(max_length=255, null=True, blank=True, editable=False)
+    request_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+    deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = "webhook endpoint"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["business", "-created_at", "-id"], name="webhookendpoint_newest"),
+            # The one query an emit costs when nothing wants the event.
+            models.Index(
+                fields=["business"],
+                condition=models.Q(disabled=False, deleted_at__isnull=True),
+                name="webhookendpoint_enabled",
+            ),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["business", "idempotency_key"],
+                condition=models.Q(idempotency_key__isnull=False),
+                name="webhookendpoint_idempotency_key_unique",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.id} {self.url}"
+
+
+class WebhookEvent(models.Model):
+    """The outbox: one row per event, written in the transaction of the change it reports.
+
+    ``payload`` is the exact JSON body sent to every endpoint on every attempt (the envelope
+    ``{"business_id", "type", "timestamp", "data"}``); ``id`` is its ``webhook-id`` header.
+    """
+
+    id = models.CharField(primary_key=True, max_length=MAX_LENGTH, default=PublicId("evt"), editable=False)
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, db_index=False, related_name="+")
+    type = models.CharField(max_length=64)
+    payload = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "webhook event"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["business", "-created_at"], name="webhookevent_business")]
+
+    def __str__(self):
+        return f"{self.id} {self.type}"
+
+
+class WebhookDeliveryStatus(models.TextChoices):
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+
+
+class WebhookDelivery(models.Model):
+    """One event to one endpoint: its state, the schedule of its next attempt, its last outcome."""
+
+    event = models.ForeignKey(WebhookEvent, on_delete=models.CASCADE, related_name="deliveries")
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=16, choices=WebhookDeliveryStatus.choices, default=WebhookDeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="HTTP attempts started so far.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a pending delivery is due (also the lease of a running one)."
+    )
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True, default="")
+    last_response_body = models.TextField(blank=True, default="", help_text="Truncated.")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["next_attempt_at"],
+                condition=models.Q(status="pending"),
+                name="webhookdelivery_due",
+            ),
+            models.Index(fields=["endpoint", "-created_at"], name="webhookdelivery_endpoint"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["event", "endpoint"], name="webhookdelivery_event_endpoint_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status__in=WebhookDeliveryStatus.values),
+                name="webhookdelivery_status_valid",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"
+
+
+class WebhookDeliveryAttempt(models.Model):
+    """One HTTP attempt of a delivery, written when it starts and completed with its outcome.
+
+    An attempt with no ``finished_at`` is one whose worker stopped mid-request.
+    """
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="attempt_log")
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.CASCADE, db_index=False, related_name="+"
+    )  # denormalised for the per-endpoint rate limit
+    number = models.PositiveIntegerField()
+    url = models.CharField(max_length=WEBHOOK_URL_MAX_LENGTH)
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    succeeded = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+    response_body = models.TextField(blank=True, default="", help_text="Truncated.")
+
+    class Meta:
+        verbose_name = "webhook delivery attempt"
+        ordering = ["delivery", "number"]
+        indexes = [models.Index(fields=["endpoint", "-started_at"], name="webhookattempt_endpoint")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["delivery", "number"], name="webhookattempt_delivery_number_unique"
+            )
+        ]
+
+    def __str__(self):
+        return f"attempt {self.number} of delivery {self.delivery_id}"

@@ -210,6 +210,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "wallets.tasks.reconcile_wallets",
         "schedule": 24 * 60 * 60,
     },
+    # Webhook deliveries that are due with no task in flight (long backoffs, lost tasks).
+    "sweep-webhook-deliveries": {"task": "dodo_billing.tasks.sweep_webhook_deliveries", "schedule": 30},
+    "bill-due-subscriptions": {"task": "metering.tasks.bill_due_subscriptions", "schedule": 60},
+    "retry-failed-payments": {"task": "metering.tasks.retry_failed_payments", "schedule": 5 * 60},
 }
 
 LOGGING = {

@@ -253,7 +253,8 @@ class Subscription(models.Model):
 
     Periods are ``anchor + k·frequency`` (no drift: a subscription started on Jan 31 renews on
     Feb 28 and Mar 31). The current period is [previous_billing_date, next_billing_date); it is
-    billed in arrears when it ends. Prices are copied from the product at creation, so a later
+    billed in arrears when it ends. With a trial, the anchor is the end of the trial and the trial
+    [created, anchor) comes first, free. Prices are copied from the product at creation, so a later
     product change never reprices a running subscription.
     """
 
@@ -279,6 +280,9 @@ class Subscription(models.Model):
     previous_billing_date = models.DateTimeField()
     next_billing_date = models.DateTimeField()
     expires_at = models.DateTimeField()
+    trial_period_days = models.PositiveIntegerField(
+        default=0, help_text="Free days before the first period; the anchor is the end of the trial."
+    )
     cancel_at_next_billing_date = models.BooleanField(default=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
     payment_method = models.ForeignKey(PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True)
@@ -431,6 +435,7 @@ class Payment(models.Model):
     next_retry_at = models.DateTimeField(null=True, blank=True)
     error_code = models.CharField(max_length=64, null=True, blank=True)
     error_message = models.CharField(max_length=255, null=True, blank=True)
+    billing = models.JSONField(default=dict, blank=True, help_text="Billing address of the purchase.")
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -486,6 +491,9 @@ class GatewayCharge(models.Model):
         return f"{self.payment_id}#{self.attempt} {self.outcome}"
 
 
+REFUND_REASON_MAX_LENGTH = 3000  # the contract's limit
+
+
 class RefundStatus(models.TextChoices):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
@@ -505,7 +513,7 @@ class Refund(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     destination = models.CharField(max_length=8, choices=Destination.choices)
     status = models.CharField(max_length=10, choices=RefundStatus.choices)
-    reason = models.CharField(max_length=1000, null=True, blank=True)
+    reason = models.CharField(max_length=REFUND_REASON_MAX_LENGTH, null=True, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)

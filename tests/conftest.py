@@ -134,17 +134,73 @@ def assert_error(response, status, code):
     return body
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, tmp_path):
-    """A real Celery worker process on the configured broker (Redis in CI), reading the test database.
+class WorkerProcess:
+    """A real Celery worker process (``--pool=solo``) whose log the test can wait on."""
 
-    Yields a function that waits for a line in the worker's log. PostgreSQL only: the worker is a
-    separate process and must see what the test committed.
+    def __init__(self, log_path, env, root):
+        import subprocess
+        import sys
+
+        self.log_path = log_path
+        with open(log_path, "a") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "dodo_billing",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=INFO",
+                ],
+                cwd=root,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def log(self) -> str:
+        return self.log_path.read_text()
+
+    def wait_for(self, text, timeout=60, count=1):
+        """Wait until ``text`` appears ``count`` times in the log; return the log."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            content = self.log()
+            if content.count(text) >= count:
+                return content
+            if self.process.poll() is not None:
+                raise AssertionError(f"worker exited early:\n{content}")
+            time.sleep(0.1)
+        raise AssertionError(f"{text!r} ×{count} not in the worker log after {timeout}s:\n{self.log()}")
+
+    def kill(self):
+        """SIGKILL: no warm shutdown, no acknowledgement, whatever it was doing is cut off."""
+        self.process.kill()
+        self.process.wait(timeout=15)
+
+    def stop(self):
+        import subprocess
+
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def celery_workers(transactional_db, tmp_path):
+    """Start real Celery workers on the configured broker (Redis in CI), reading the test database.
+
+    ``start()`` returns a WorkerProcess once it is ready. PostgreSQL only: a worker is a separate
+    process and must see what the test committed.
     """
     import os
-    import subprocess
-    import sys
-    import time
     from pathlib import Path
 
     from django.conf import settings
@@ -155,43 +211,23 @@ def celery_worker_process(transactional_db, tmp_path):
     db = settings.DATABASES["default"]
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
     database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"  # the test database
-    log_path = tmp_path / "worker.log"
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
-    with open(log_path, "w") as log:
-        worker = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "dodo_billing",
-                "worker",
-                "--pool=solo",
-                "--loglevel=INFO",
-            ],
-            cwd=Path(__file__).resolve().parent.parent,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    root = Path(__file__).resolve().parent.parent
+    started = []
 
-    def wait_for(text, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            content = log_path.read_text()
-            if text in content:
-                return content
-            if worker.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{content}")
-            time.sleep(0.2)
-        raise AssertionError(f"{text!r} not in the worker log after {timeout}s:\n{log_path.read_text()}")
+    def start() -> WorkerProcess:
+        worker = WorkerProcess(tmp_path / f"worker{len(started)}.log", env, root)
+        started.append(worker)
+        worker.wait_for("ready")
+        return worker
 
-    try:
-        wait_for("ready")
-        yield wait_for
-    finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+    yield start
+    for worker in started:
+        worker.stop()
+    app.control.purge()
+
+
+@pytest.fixture
+def celery_worker_process(celery_workers):
+    """One ready worker; yields its ``wait_for``."""
+    return celery_workers().wait_for

@@ -1,8 +1,11 @@
-"""Wallets and ledger entries are read-only everywhere: balances move only through ledger services."""
+"""Wallets and ledger entries are read-only everywhere: balances move only through ledger services.
+
+The one editable wallet field is its low-balance alert threshold (a webhook setting)."""
 
 from django.contrib import admin
 
 from wallets.models import LedgerEntry, Wallet
+from wallets.services import wallet_set_low_balance_threshold
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -18,10 +21,28 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Wallet)
 class WalletAdmin(ReadOnlyAdmin):
-    list_display = ["customer", "currency", "balance", "entry_count", "updated_at"]
+    """Only the low-balance alert threshold is editable, through its service."""
+
+    list_display = ["customer", "currency", "balance", "low_balance_threshold", "entry_count", "updated_at"]
     list_filter = ["currency", "customer__business"]
     search_fields = ["customer__id", "customer__email", "customer__name"]
     list_select_related = ["customer"]
+    fields = [
+        "customer",
+        "currency",
+        "balance",
+        "entry_count",
+        "low_balance_threshold",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = ["customer", "currency", "balance", "entry_count", "created_at", "updated_at"]
+
+    def has_change_permission(self, request, obj=None):
+        return admin.ModelAdmin.has_change_permission(self, request, obj)  # undo ReadOnlyAdmin
+
+    def save_model(self, request, obj, form, change):
+        wallet_set_low_balance_threshold(wallet=obj, threshold=form.cleaned_data["low_balance_threshold"])
 
 
 @admin.register(LedgerEntry)

@@ -10,6 +10,7 @@ Invariants (DESIGN.md), and where each is enforced:
 4. An idempotency key is unique per customer — partial UNIQUE constraint.
 """
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -38,6 +39,15 @@ class Wallet(models.Model):
     currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
     balance = models.BigIntegerField(default=0, help_text="Minor units; moved only by ledger entries.")
     entry_count = models.BigIntegerField(default=0, help_text="Number of entries = seq of the newest one.")
+    low_balance_threshold = models.BigIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_AMOUNT)],
+        help_text=(
+            "Minor units. A wallet.balance_low webhook is sent when an entry takes the balance from at "
+            "or above this to below it. Empty = no alert."
+        ),
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 

@@ -9,6 +9,7 @@ for each other. Callers that touch several wallets must lock them in ``wallet_lo
 import hashlib
 import json
 from dataclasses import dataclass
+from functools import partial
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -22,6 +23,7 @@ from dodo_billing.errors import (
     WalletBalanceLimitExceeded,
 )
 from dodo_billing.money import MAX_AMOUNT, format_money
+from dodo_billing.webhooks import webhook_event_emit
 from wallets.models import IDEMPOTENCY_KEY_MAX_LENGTH, REASON_MAX_LENGTH, EventType, LedgerEntry, Wallet
 
 
@@ -167,11 +169,57 @@ def wallet_ledger_entry_create(
             wallet.entry_count = entry.seq
             wallet.updated_at = now
             wallet.save(update_fields=["balance", "entry_count", "updated_at"])
+            _emit_wallet_events(wallet=wallet, entry=entry)
     except IntegrityError:
         if idempotency_key is not None:
             _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
         raise
     return LedgerWrite(wallet=wallet, entry=entry)
+
+
+def ledger_entry_webhook_data(entry: LedgerEntry) -> dict:
+    """``data`` of ``wallet.ledger_entry.created``: the entry as the API lists it."""
+    from wallets.api.serializers import CustomerWalletTransactionSerializer
+
+    return {**CustomerWalletTransactionSerializer(entry).data, "payload_type": "CustomerWalletTransaction"}
+
+
+def _emit_wallet_events(*, wallet: Wallet, entry: LedgerEntry) -> None:
+    """Webhook events of one entry, in its transaction: the entry itself, and ``wallet.balance_low``
+    when the entry takes the balance from at or above the wallet's threshold to below it."""
+    webhook_event_emit(
+        business=entry.business_id,
+        event_type="wallet.ledger_entry.created",
+        data=partial(ledger_entry_webhook_data, entry),
+    )
+    threshold = wallet.low_balance_threshold
+    if threshold is not None and entry.before_balance >= threshold > entry.after_balance:
+        webhook_event_emit(
+            business=entry.business_id,
+            event_type="wallet.balance_low",
+            data={
+                "payload_type": "WalletBalanceLow",
+                "customer_id": entry.customer_id,
+                "currency": entry.currency,
+                "balance": entry.after_balance,
+                "threshold": threshold,
+                "ledger_entry_id": entry.id,
+            },
+        )
+
+
+def wallet_set_low_balance_threshold(*, wallet: Wallet, threshold: int | None) -> Wallet:
+    """Set (minor units, 0 to 2**53 - 1) or clear (None) the balance below which
+    ``wallet.balance_low`` is sent. Only this field is written: balances stay with the ledger."""
+    if threshold is not None and (
+        isinstance(threshold, bool) or not isinstance(threshold, int) or not 0 <= threshold <= MAX_AMOUNT
+    ):
+        raise InvalidRequestBody(
+            f"low_balance_threshold must be a whole number from 0 to {MAX_AMOUNT}, or null."
+        )
+    Wallet.objects.filter(pk=wallet.pk).update(low_balance_threshold=threshold)
+    wallet.low_balance_threshold = threshold
+    return wallet
 
 
 def wallet_credit(*, customer, currency: str, amount: int, **kwargs) -> LedgerWrite:

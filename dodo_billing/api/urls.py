@@ -26,5 +26,6 @@ urlpatterns = [
     path("", include("customers.api.urls")),
     path("", include("wallets.api.urls")),
     path("", include("metering.api.urls")),
+    path("", include("dodo_billing.api.webhooks")),
     re_path(r"^.*$", api_not_found, name="api-not-found"),
 ]

@@ -1,5 +1,26 @@
 """Reads of the metering app: usage (meters, events, usage queries) and billing."""
 
+from metering.selectors.billing import (
+    UsageHistory,
+    UsagePeriod,
+    payment_method_get,
+    payment_method_list,
+    product_get,
+    product_list,
+    subscription_get,
+    subscription_list,
+    subscription_usage_history,
+)
+from metering.selectors.payments import (
+    invoice_for_payment,
+    payment_get,
+    payment_line_items,
+    payment_list,
+    payment_retry_state,
+    refund_amount_for_items,
+    refund_get,
+    refund_list,
+)
 from metering.selectors.usage import (
     GRANULARITIES,
     event_get,
@@ -10,16 +31,35 @@ from metering.selectors.usage import (
     meter_usage,
     meter_usage_by_customer,
     meter_usage_series,
+    meters_usage,
 )
 
 __all__ = [
     "GRANULARITIES",
+    "UsageHistory",
+    "UsagePeriod",
     "event_get",
     "event_list",
+    "invoice_for_payment",
     "meter_events",
     "meter_get",
     "meter_list",
     "meter_usage",
     "meter_usage_by_customer",
     "meter_usage_series",
+    "meters_usage",
+    "payment_get",
+    "payment_line_items",
+    "payment_list",
+    "payment_method_get",
+    "payment_method_list",
+    "payment_retry_state",
+    "product_get",
+    "product_list",
+    "refund_amount_for_items",
+    "refund_get",
+    "refund_list",
+    "subscription_get",
+    "subscription_list",
+    "subscription_usage_history",
 ]

@@ -16,7 +16,7 @@ Usage semantics (the tests hold a pure-Python reference implementation to the sa
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from django.db.models import Count, F, Max, Sum, Window
+from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber, TruncDay, TruncHour
 
 from dodo_billing.errors import InvalidQueryParams, InvalidRequestParameters, NotFound
@@ -122,6 +122,43 @@ def meter_usage(*, meter: Meter, customer, start: datetime, end: datetime) -> De
         return _number(next(iter(newest), None))
     aggregate = Sum if kind == Aggregation.SUM else Max
     return _number(events.aggregate(result=aggregate(value))["result"])
+
+
+def meters_usage(*, meters: list[Meter], customer, start: datetime, end: datetime) -> dict[str, Decimal]:
+    """One customer's usage of several meters over [start, end): ``{meter_id: Decimal}``.
+
+    The count, sum and max meters are computed together in one query (one aggregate per meter,
+    each with the meter's event name and filter as its FILTER clause); a ``last`` meter needs its
+    own ordered query. Same semantics as meter_usage.
+    """
+    _check_period(start, end)
+    results: dict[str, Decimal] = {}
+    aggregates = {}
+    for index, meter in enumerate(meters):
+        if meter.aggregation_type == Aggregation.LAST:
+            results[meter.id] = meter_usage(meter=meter, customer=customer, start=start, end=end)
+            continue
+        condition = Q(event_name=meter.event_name)
+        if meter.filter:
+            condition &= Q(MeterFilterExpression(meter.filter))
+        if meter.aggregation_type == Aggregation.COUNT:
+            aggregates[f"m{index}"] = Count("id", filter=condition)
+        else:
+            aggregate = Sum if meter.aggregation_type == Aggregation.SUM else Max
+            aggregates[f"m{index}"] = aggregate(_value_expression(meter), filter=condition)
+    if aggregates:
+        names = {meter.event_name for meter in meters}
+        row = Event.objects.filter(
+            business_id=meters[0].business_id,
+            customer=customer,
+            event_name__in=names,
+            timestamp__gte=start,
+            timestamp__lt=end,
+        ).aggregate(**aggregates)
+        for index, meter in enumerate(meters):
+            if f"m{index}" in row:
+                results[meter.id] = _number(row[f"m{index}"])
+    return results
 
 
 def meter_usage_by_customer(*, meter: Meter, start: datetime, end: datetime, customer_ids=None) -> dict:

@@ -16,7 +16,13 @@ from hypothesis import strategies as st
 from metering.ingestion import EventIn
 from metering.meter_filters import value_kind
 from metering.models import Event
-from metering.selectors import event_list, meter_usage, meter_usage_by_customer, meter_usage_series
+from metering.selectors import (
+    event_list,
+    meter_usage,
+    meter_usage_by_customer,
+    meter_usage_series,
+    meters_usage,
+)
 from metering.services import events_insert, meter_create
 
 pytestmark = pytest.mark.django_db
@@ -185,9 +191,21 @@ def test_sql_usage_matches_the_reference(business, two_customers, raw_events, me
             reference.append(RefEvent(seq, customer_index, event_name, timestamp, meta))
         meter = meter_create(business=business, name="m", measurement_unit="u", **meter_spec)
 
+        counter = meter_create(
+            business=business,
+            name="n",
+            measurement_unit="events",
+            event_name=NAMES[0],
+            aggregation={"type": "count"},
+        )
+        counter_spec = {"event_name": NAMES[0], "aggregation": {"type": "count"}, "filter": None}
         for index, customer in enumerate(two_customers):
             expected = ref_aggregate(ref_matching(reference, meter_spec, start, end, index), meter_spec)
             assert meter_usage(meter=meter, customer=customer, start=start, end=end) == expected
+            # All of a subscription's meters at once (one query) agree with one at a time.
+            together = meters_usage(meters=[meter, counter], customer=customer, start=start, end=end)
+            counted = ref_aggregate(ref_matching(reference, counter_spec, start, end, index), counter_spec)
+            assert together == {meter.id: expected, counter.id: counted}
 
         by_customer = meter_usage_by_customer(meter=meter, start=start, end=end)
         for index, customer in enumerate(two_customers):

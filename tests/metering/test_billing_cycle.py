@@ -1,0 +1,440 @@
+"""Billing a subscription period: the math, the spending order, failures, retries, cancellation."""
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+
+from dodo_billing.errors import InvalidRequestParameters
+from metering.ingestion import EventIn
+from metering.models import (
+    GatewayCharge,
+    Invoice,
+    Payment,
+    PaymentStatus,
+    SubscriptionStatus,
+)
+from metering.periods import period_bounds
+from metering.services import events_insert, meter_create
+from metering.services.billing import (
+    payment_method_create,
+    product_create,
+    prorate,
+    subscription_bill_period,
+    subscription_cancel,
+    subscription_create,
+    subscription_update,
+    subscriptions_due,
+    usage_charge,
+)
+from metering.services.payments import RETRY_DELAYS, payment_mark_paid, payment_retry
+from wallets.models import LedgerEntry, Wallet
+from wallets.services import wallet_credit
+
+pytestmark = pytest.mark.django_db
+
+T0 = datetime(2026, 1, 31, 9, 0, tzinfo=UTC)
+BILLING = {"country": "US", "city": "Austin"}
+GOOD_CARD, DECLINED_CARD = "4242424242424242", "4000000000000002"
+
+
+# --- pure math ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("consumed", "free", "price", "chargeable", "amount"),
+    [
+        ("2500", 1000, "2", "1500", 3000),  # the contract's example: 1,500 × 2¢ = $30.00
+        ("999", 1000, "2", "0", 0),  # under the free threshold
+        ("1000", 1000, "2", "0", 0),
+        ("3", 0, "0.5", "3", 2),  # 1.5 → 2 (half to even)
+        ("5", 0, "0.5", "5", 2),  # 2.5 → 2 (half to even)
+        ("7", 0, "0.5", "7", 4),  # 3.5 → 4
+        ("12345", 0, "0.0001", "12345", 1),  # 1.2345 → 1
+        ("1500.75", 500, "0.02", "1000.75", 20),  # 20.015 → 20
+        ("10", 0, "99999.999999999999", "10", 1000000),
+    ],
+)
+def test_usage_charge(consumed, free, price, chargeable, amount):
+    units, money = usage_charge(
+        consumed=Decimal(consumed), free_threshold=free, price_per_unit=Decimal(price)
+    )
+    assert (units, money) == (Decimal(chargeable), amount)
+
+
+def test_prorate_uses_the_one_rounding_rule():
+    day = timedelta(days=1)
+    assert prorate(1000, elapsed=15 * day, length=30 * day) == 500
+    assert prorate(1000, elapsed=day, length=3 * day) == 333
+    assert prorate(1, elapsed=day, length=2 * day) == 0  # 0.5 → 0 (half to even)
+    assert prorate(3, elapsed=day, length=2 * day) == 2  # 1.5 → 2
+    assert prorate(700, elapsed=31 * day, length=30 * day) == 700
+
+
+def test_periods_do_not_drift():
+    anchor = datetime(2026, 1, 31, tzinfo=UTC)
+    ends = [period_bounds(anchor, "Month", 1, k)[1].date().isoformat() for k in range(4)]
+    assert ends == ["2026-02-28", "2026-03-31", "2026-04-30", "2026-05-31"]
+    assert (
+        period_bounds(datetime(2028, 2, 29, tzinfo=UTC), "Year", 1, 0)[1].date().isoformat() == "2029-02-28"
+    )
+    assert period_bounds(anchor, "Week", 2, 1) == (anchor + timedelta(weeks=2), anchor + timedelta(weeks=4))
+    assert period_bounds(anchor, "Day", 1, 3) == (anchor + timedelta(days=3), anchor + timedelta(days=4))
+
+
+# --- fixtures ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def sandbox(business):
+    business.payment_gateway = "sandbox"
+    business.save(update_fields=["payment_gateway"])
+    return business
+
+
+@pytest.fixture
+def tokens_meter(business):
+    return meter_create(
+        business=business,
+        name="GPT-4 tokens",
+        event_name="llm",
+        measurement_unit="tokens",
+        aggregation={"type": "sum", "key": "tokens"},
+        filter={"conjunction": "and", "clauses": [{"key": "model", "operator": "equals", "value": "gpt-4"}]},
+    )
+
+
+@pytest.fixture
+def calls_meter(business):
+    return meter_create(
+        business=business,
+        name="API calls",
+        event_name="api",
+        measurement_unit="calls",
+        aggregation={"type": "count"},
+    )
+
+
+def usage_product(
+    business, meters, fixed_price=500, included_credits=0, period_count=20, period_interval="Year"
+):
+    return product_create(
+        business=business,
+        name="API Pro",
+        price={
+            "type": "usage_based_price",
+            "currency": "USD",
+            "fixed_price": fixed_price,
+            "included_credits": included_credits,
+            "payment_frequency_count": 1,
+            "payment_frequency_interval": "Month",
+            "subscription_period_count": period_count,
+            "subscription_period_interval": period_interval,
+            "meters": meters,
+        },
+    )
+
+
+def send(business, customer, event_name, timestamps_and_metadata):
+    events = [
+        EventIn(
+            event_id=f"{customer.id}-{event_name}-{i}",
+            customer_id=customer.id,
+            event_name=event_name,
+            metadata=m,
+        )
+        for i, (_, m) in enumerate(timestamps_and_metadata)
+    ]
+    events_insert(
+        business=business, events=events, timestamps=[t for t, _ in timestamps_and_metadata], ingested_at=T0
+    )
+
+
+@pytest.fixture
+def subscribed(sandbox, customer, tokens_meter, calls_meter):
+    """A usage-based subscription started at T0: $5 fixed, tokens at 2¢ above 1,000, calls at 0.5¢."""
+    product = usage_product(
+        sandbox,
+        [
+            {"meter_id": tokens_meter.id, "price_per_unit": "2", "free_threshold": 1000},
+            {"meter_id": calls_meter.id, "price_per_unit": "0.5", "free_threshold": 0},
+        ],
+    )
+    card = payment_method_create(customer=customer, card_number=GOOD_CARD)
+    subscription = subscription_create(
+        business=sandbox, customer=customer, product=product, payment_method=card, billing=BILLING, now=T0
+    )
+    return subscription
+
+
+def bill(subscription, now=None):
+    subscription.refresh_from_db()
+    return subscription_bill_period(
+        subscription_id=subscription.id,
+        period_start=subscription.previous_billing_date,
+        now=now or T0 + timedelta(days=40),
+    )
+
+
+# --- the cycle ------------------------------------------------------------------------------------
+
+
+def test_contract_example_billed_with_wallet_then_card(subscribed, customer, sandbox):
+    in_period = T0 + timedelta(days=3)
+    send(
+        sandbox,
+        customer,
+        "llm",
+        [(in_period, {"model": "gpt-4", "tokens": 1500}), (in_period, {"model": "gpt-4", "tokens": 1000})],
+    )
+    send(sandbox, customer, "llm", [(in_period, {"model": "gpt-3.5", "tokens": 99999})])  # filtered out
+    send(
+        sandbox,
+        customer,
+        "api",
+        [(in_period, {})] * 0 + [(in_period + timedelta(minutes=i), {}) for i in range(7)],
+    )
+    send(
+        sandbox, customer, "llm", [(T0 + timedelta(days=29), {"model": "gpt-4", "tokens": 5})]
+    )  # next period (Feb 28+)
+    wallet_credit(customer=customer, currency="USD", amount=1000, reason="prepaid")
+
+    invoice = bill(subscribed)
+
+    assert invoice.period_start == T0 and invoice.period_end == datetime(2026, 2, 28, 9, 0, tzinfo=UTC)
+    lines = {line.kind + (line.meter_id or ""): line for line in invoice.lines.all()}
+    fixed = lines["fixed"]
+    tokens = next(line for line in lines.values() if line.description.startswith("GPT-4"))
+    calls = next(line for line in lines.values() if line.description.startswith("API calls"))
+    assert fixed.amount == 500
+    assert (tokens.consumed_units, tokens.free_threshold, tokens.chargeable_units, tokens.amount) == (
+        2500,
+        1000,
+        1500,
+        3000,
+    )
+    assert (calls.consumed_units, calls.chargeable_units, calls.amount) == (7, 7, 4)  # 3.5 → 4
+    assert invoice.subtotal == 500 + 3000 + 4
+    assert (invoice.credits_applied, invoice.wallet_applied, invoice.amount_due) == (0, 1000, 2504)
+
+    payment = invoice.payment
+    assert (payment.total_amount, payment.wallet_amount, payment.gateway_amount) == (3504, 1000, 2504)
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.pricing_type == "usage_based_price"
+    assert list(payment.charges.values_list("attempt", "amount", "outcome")) == [(1, 2504, "succeeded")]
+    debit = LedgerEntry.objects.get(customer=customer, is_credit=False)
+    assert (debit.amount, debit.event_type, debit.reference_object_id) == (1000, "payment", payment.id)
+    assert Wallet.objects.get(customer=customer, currency="USD").balance == 0
+
+    subscribed.refresh_from_db()
+    assert subscribed.period_index == 1 and subscribed.status == SubscriptionStatus.ACTIVE
+    assert subscribed.previous_billing_date == invoice.period_end
+    assert subscribed.next_billing_date == datetime(2026, 3, 31, 9, 0, tzinfo=UTC)
+
+
+def test_billing_a_period_twice_does_nothing_the_second_time(subscribed, customer):
+    wallet_credit(customer=customer, currency="USD", amount=100)
+    first_start = subscribed.previous_billing_date
+    invoice = bill(subscribed)
+    again = subscription_bill_period(
+        subscription_id=subscribed.id, period_start=first_start, now=T0 + timedelta(days=40)
+    )
+    assert invoice is not None and again is None
+    assert Invoice.objects.filter(subscription=subscribed).count() == 1
+    assert LedgerEntry.objects.filter(customer=customer, is_credit=False).count() == 1
+    assert GatewayCharge.objects.count() == 1
+
+
+def test_not_due_yet_and_due_listing(subscribed):
+    assert bill(subscribed, now=T0 + timedelta(days=10)) is None
+    assert subscriptions_due(now=T0 + timedelta(days=10)) == []
+    assert subscriptions_due(now=T0 + timedelta(days=40)) == [(subscribed.id, T0)]
+    bill(subscribed)  # the first period, up to Feb 28
+    assert subscriptions_due(now=T0 + timedelta(days=40)) == []  # the next one ends on Mar 31
+
+
+def test_included_credits_come_first_and_do_not_roll_over(sandbox, customer, calls_meter):
+    product = usage_product(
+        sandbox,
+        [{"meter_id": calls_meter.id, "price_per_unit": "10", "free_threshold": 0}],
+        fixed_price=500,
+        included_credits=800,
+    )
+    card = payment_method_create(customer=customer, card_number=GOOD_CARD)
+    subscription = subscription_create(
+        business=sandbox, customer=customer, product=product, payment_method=card, billing=BILLING, now=T0
+    )
+    send(sandbox, customer, "api", [(T0 + timedelta(hours=i), {}) for i in range(60)])  # 600 of usage
+    wallet_credit(customer=customer, currency="USD", amount=200)
+    first = bill(subscription)
+    assert first.subtotal == 1100
+    assert (first.credits_applied, first.wallet_applied, first.amount_due) == (800, 200, 100)
+
+    second = bill(subscription, now=T0 + timedelta(days=70))  # no usage: only the fixed fee
+    assert second.subtotal == 500
+    assert (second.credits_applied, second.wallet_applied, second.amount_due) == (500, 0, 0)
+    assert not Payment.objects.filter(invoice=second).exists()  # credits covered everything
+
+
+def test_failed_card_puts_the_subscription_on_hold_and_retries(subscribed, customer):
+    subscription_update(
+        subscription=subscribed,
+        payment_method=payment_method_create(customer=customer, card_number=DECLINED_CARD),
+    )
+    now = T0 + timedelta(days=40)
+    invoice = bill(subscribed, now=now)
+    payment = invoice.payment
+    assert payment.status == PaymentStatus.FAILED and payment.error_code == "card_declined"
+    assert payment.next_retry_at == now + RETRY_DELAYS[0]
+    subscribed.refresh_from_db()
+    assert subscribed.status == SubscriptionStatus.ON_HOLD
+
+    payment_retry(payment=payment, now=now + RETRY_DELAYS[0])  # still the declined card
+    payment.refresh_from_db()
+    assert (payment.status, payment.retry_attempt, payment.next_retry_at) == (
+        "failed",
+        2,
+        now + RETRY_DELAYS[0] + RETRY_DELAYS[1],
+    )
+
+    subscription_update(
+        subscription=subscribed,
+        payment_method=payment_method_create(customer=customer, card_number=GOOD_CARD),
+    )
+    payment_retry(payment=payment, now=now + timedelta(days=1))
+    payment.refresh_from_db()
+    subscribed.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED and payment.next_retry_at is None
+    assert subscribed.status == SubscriptionStatus.ACTIVE
+    assert list(payment.charges.values_list("attempt", "outcome")) == [
+        (1, "failed"),
+        (2, "failed"),
+        (3, "succeeded"),
+    ]
+    with pytest.raises(InvalidRequestParameters):
+        payment_retry(payment=payment)
+
+
+def test_retries_stop_after_the_last_attempt(subscribed, customer):
+    subscription_update(
+        subscription=subscribed,
+        payment_method=payment_method_create(customer=customer, card_number=DECLINED_CARD),
+    )
+    payment = bill(subscribed).payment
+    for _ in RETRY_DELAYS:
+        payment_retry(payment=payment)
+        payment.refresh_from_db()
+    assert payment.retry_attempt == len(RETRY_DELAYS) + 1 and payment.next_retry_at is None
+    assert payment.status == PaymentStatus.FAILED
+
+
+def test_manual_gateway_leaves_payment_pending_until_marked_paid(subscribed, business):
+    business.payment_gateway = "manual"
+    business.save(update_fields=["payment_gateway"])
+    payment = bill(subscribed).payment
+    assert payment.status == PaymentStatus.PENDING and payment.gateway == "manual"
+    payment_mark_paid(payment=payment)
+    payment.refresh_from_db()
+    assert payment.status == PaymentStatus.SUCCEEDED
+    assert list(payment.charges.values_list("outcome", flat=True)) == ["succeeded"]
+    with pytest.raises(InvalidRequestParameters):
+        payment_mark_paid(payment=payment)
+
+
+def test_cancel_at_period_end_bills_the_period_then_ends(subscribed):
+    subscription_cancel(subscription=subscribed, at_period_end=True, now=T0 + timedelta(days=5))
+    subscribed.refresh_from_db()
+    assert subscribed.cancel_at_next_billing_date and subscribed.status == SubscriptionStatus.ACTIVE
+    invoice = bill(subscribed)
+    subscribed.refresh_from_db()
+    assert invoice.subtotal == 500 and subscribed.status == SubscriptionStatus.CANCELLED
+    assert bill(subscribed, now=T0 + timedelta(days=100)) is None
+
+
+def test_cancel_now_bills_usage_and_a_prorated_fee(subscribed, customer, sandbox):
+    send(sandbox, customer, "api", [(T0 + timedelta(days=1), {})] * 1)
+    now = T0 + timedelta(days=14)  # 14 of the 28 days of Jan 31 → Feb 28
+    subscription_cancel(subscription=subscribed, now=now)
+    subscribed.refresh_from_db()
+    invoice = Invoice.objects.get(subscription=subscribed)
+    assert subscribed.status == SubscriptionStatus.CANCELLED and subscribed.cancelled_at == now
+    assert invoice.period_end == now
+    assert [line.amount for line in invoice.lines.order_by("position")] == [
+        250,
+        0,
+        0,
+    ]  # 1 call × 0.5 → 0 (half even)
+    with pytest.raises(InvalidRequestParameters):
+        subscription_cancel(subscription=subscribed, now=now)
+
+
+def test_subscription_expires_after_its_total_duration(sandbox, customer, calls_meter):
+    product = usage_product(sandbox, [], fixed_price=100, period_count=2, period_interval="Month")
+    subscription = subscription_create(
+        business=sandbox,
+        customer=customer,
+        product=product,
+        payment_method=payment_method_create(customer=customer, card_number=GOOD_CARD),
+        billing=BILLING,
+        now=T0,
+    )
+    bill(subscription, now=T0 + timedelta(days=400))
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.ACTIVE
+    bill(subscription, now=T0 + timedelta(days=400))
+    subscription.refresh_from_db()
+    assert subscription.status == SubscriptionStatus.EXPIRED
+    assert Invoice.objects.filter(subscription=subscription).count() == 2
+
+
+def test_prices_are_frozen_at_subscription_time(subscribed, calls_meter):
+    from metering.services.billing import product_update
+
+    product_update(
+        product=subscribed.product,
+        price={
+            "type": "usage_based_price",
+            "currency": "USD",
+            "fixed_price": 99999,
+            "payment_frequency_count": 1,
+            "payment_frequency_interval": "Month",
+            "subscription_period_count": 20,
+            "subscription_period_interval": "Year",
+            "meters": [{"meter_id": calls_meter.id, "price_per_unit": "1000", "free_threshold": 0}],
+        },
+    )
+    assert bill(subscribed).subtotal == 500
+
+
+def test_a_free_trial_comes_first_then_periods_run_from_its_end(sandbox, customer):
+    product = product_create(
+        business=sandbox,
+        name="Monthly",
+        price={
+            "type": "recurring_price",
+            "currency": "USD",
+            "price": 900,
+            "payment_frequency_count": 1,
+            "payment_frequency_interval": "Month",
+            "subscription_period_count": 1,
+            "subscription_period_interval": "Year",
+            "trial_period_days": 14,
+        },
+    )
+    subscription = subscription_create(
+        business=sandbox,
+        customer=customer,
+        product=product,
+        payment_method=payment_method_create(customer=customer, card_number=GOOD_CARD),
+        billing=BILLING,
+        now=T0,
+    )
+    trial_end = T0 + timedelta(days=14)
+    assert (subscription.previous_billing_date, subscription.next_billing_date) == (T0, trial_end)
+    assert bill(subscription, now=trial_end) is None  # the trial ends: nothing to pay
+    subscription.refresh_from_db()
+    assert subscription.previous_billing_date == trial_end
+    assert subscription.next_billing_date == datetime(2026, 3, 14, 9, 0, tzinfo=UTC)
+    assert not Invoice.objects.exists()
+    invoice = bill(subscription, now=T0 + timedelta(days=60))
+    assert (invoice.period_start, invoice.subtotal, invoice.payment.status) == (trial_end, 900, "succeeded")
+    assert subscription.expires_at == datetime(2027, 2, 14, 9, 0, tzinfo=UTC)
