@@ -27,5 +27,6 @@ urlpatterns = [
     path("", include("wallets.api.urls")),
     path("", include("metering.api.urls")),
     path("", include("dodo_billing.api.webhooks")),
-    re_path(r"^.*$", api_not_found, name="api-not-found"),
+    # Not ".*": a path holding a newline (%0A) must reach the JSON 404 too, not the HTML one.
+    re_path(r"^[\s\S]*$", api_not_found, name="api-not-found"),
 ]
