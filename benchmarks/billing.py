@@ -15,6 +15,10 @@ per subscription-period, and measures the time until every period has its invoic
 the real billing transaction: lock the subscription, one usage query for its three meters, the
 invoice and its lines, included credits, the wallet debit, the sandbox charge, the next period.
 
+It also reads, from /proc, the CPU time the two workers and their PostgreSQL backends spent on the
+first run (per subscription-period), and how busy the machine's CPUs were meanwhile from whatever
+ran on them: the time depends on what else the machine is doing, the CPU per period much less.
+
 Then the re-run: the beat task again (nothing is due any more) and, on top, a second copy of every
 ``bill_subscription_period`` task (as if every message were delivered twice); afterwards it checks
 that nothing was billed twice — one invoice per subscription-period, at most one wallet debit per
@@ -22,7 +26,8 @@ customer, one gateway charge per payment, the ledger reconciles — and exits no
 
 The raw PostgreSQL figure for the same work: the three meters' usage of every subscribed customer
 for October computed by three set-based queries, and the invoices, lines and payments written by
-``INSERT … SELECT`` into scratch tables, timed on the same database.
+``INSERT … SELECT`` into scratch tables, timed on the same database after a CHECKPOINT, three
+times (the median is compared).
 
 Target: **≤ 60 s** for the first run, and the re-run bills nothing twice.
 
@@ -41,8 +46,10 @@ are removed at the start, so runs repeat; the events and customers are kept.
 import argparse
 import os
 import random
+import statistics
 import subprocess
 import sys
+import threading
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -53,6 +60,7 @@ import usage
 ANCHOR = datetime(2026, 10, 1, tzinfo=UTC)
 PERIOD_END = datetime(2026, 11, 1, tzinfo=UTC)
 DEFAULT_BROKER = "redis://127.0.0.1:6379/9"
+RAW_RUNS = 3
 BILLING_TABLES = (
     "metering_gatewaycharge",
     "metering_refund",
@@ -216,19 +224,20 @@ def fund_wallets(conn, customer_ids: list[str], rng: random.Random) -> float:
             "SELECT unnest(%s::text[]), 'USD', 0, 0, now(), now()",
             (funded,),
         )
+        # The connection runs nothing else while its COPY is open: read what the rows need first.
+        wallets = dict(
+            conn.execute(
+                "SELECT customer_id, id FROM wallets_wallet WHERE customer_id = ANY(%s)", (funded,)
+            ).fetchall()
+        )
+        business_id = conn.execute(
+            "SELECT business_id FROM customers_customer WHERE id = %s", (funded[0],)
+        ).fetchone()[0]
+        now = datetime.now(UTC)
         with conn.cursor().copy(
             "COPY wallets_ledgerentry (id, business_id, customer_id, wallet_id, currency, seq, amount, is_credit, "
             "before_balance, after_balance, event_type, reason, created_at) FROM STDIN"
         ) as copy:
-            wallets = dict(
-                conn.execute(
-                    "SELECT customer_id, id FROM wallets_wallet WHERE customer_id = ANY(%s)", (funded,)
-                ).fetchall()
-            )
-            business_id = conn.execute(
-                "SELECT business_id FROM customers_customer WHERE id = %s", (funded[0],)
-            ).fetchone()[0]
-            now = datetime.now(UTC)
             for customer_id, amount in zip(funded, amounts, strict=True):
                 copy.write_row(
                     (
@@ -258,10 +267,15 @@ def fund_wallets(conn, customer_ids: list[str], rng: random.Random) -> float:
 # --- the run ----------------------------------------------------------------------------------------
 
 
+WORKER_APPLICATION_NAME = "billing-bench-worker"
+
+
 def start_workers(count: int, url: str, broker: str) -> list[subprocess.Popen]:
+    separator = "&" if "?" in url else "?"
     env = {
         **os.environ,
-        "DATABASE_URL": url,
+        # Named, so that the CPU time of the workers' PostgreSQL backends can be found.
+        "DATABASE_URL": f"{url}{separator}application_name={WORKER_APPLICATION_NAME}",
         "CELERY_BROKER_URL": broker,
         "DEBUG": "0",
         "LOG_LEVEL": "WARNING",
@@ -295,6 +309,61 @@ def start_workers(count: int, url: str, broker: str) -> list[subprocess.Popen]:
     return workers
 
 
+def cpu_seconds(pids) -> float:
+    """User + system CPU time of processes on this machine (Linux /proc), children not included."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
+
+
+def machine_busy_seconds() -> float:
+    """CPU-seconds all cores spent not idle since boot (/proc/stat), whoever used them."""
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+class BackendCpu:
+    """CPU time of the workers' PostgreSQL backends over a run, sampled twice a second on a
+    connection of its own: a backend that closes meanwhile (a worker reconnects now and then)
+    keeps the CPU time of its last sample."""
+
+    def __init__(self, url: str):
+        import psycopg
+
+        self._conn = psycopg.connect(url, autocommit=True)
+        self._start = self._sample()
+        self._latest = dict(self._start)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> dict[int, float]:
+        rows = self._conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE application_name = %s", (WORKER_APPLICATION_NAME,)
+        )
+        return {pid: cpu_seconds([pid]) for (pid,) in rows}
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self._latest.update(self._sample())
+
+    def stop(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        self._latest.update(self._sample())
+        self._conn.close()
+        return sum(cpu - self._start.get(pid, 0) for pid, cpu in self._latest.items())
+
+
 def wait_ready(app, count: int, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -315,7 +384,7 @@ def wait_for_invoices(conn, expected: int, timeout: float = 1800) -> float:
     while time.monotonic() - started < timeout:
         if conn.execute("SELECT count(*) FROM metering_invoice").fetchone()[0] >= expected:
             return time.monotonic() - started
-        time.sleep(0.05)
+        time.sleep(0.1)
     raise SystemExit(f"not all {expected} periods billed within {timeout:.0f} s")
 
 
@@ -469,10 +538,13 @@ def main() -> int:
         f"{len(chosen[::2]):,} funded wallets ({fund_seconds:.1f} s); their customers sent {events:,} events "
         f"in the billed period (October 2026) out of {marker['events']:,}"
     )
-    context = common.postgres_settings(conn, ("synchronous_commit", "shared_buffers", "work_mem"))
+    context = common.postgres_settings(
+        conn, ("server_version", "synchronous_commit", "fsync", "shared_buffers", "work_mem")
+    )
+    load_before = common.load_average()
     common.print_machine(
         context,
-        f"   load average {common.load_average()}",
+        f"   load average {load_before}",
         f"workers: {args.workers} × celery --pool=solo on {args.broker_url}",
     )
     print()
@@ -482,14 +554,26 @@ def main() -> int:
     workers = start_workers(args.workers, url, args.broker_url)
     try:
         wait_ready(app, args.workers)
-        started = time.monotonic()
+        worker_pids = [worker.pid for worker in workers]
+        workers_cpu_before, busy_before = cpu_seconds(worker_pids), machine_busy_seconds()
+        backends = BackendCpu(url)
         bill_due_subscriptions.delay()
         first = wait_for_invoices(conn, args.subscriptions)
+        workers_cpu = cpu_seconds(worker_pids) - workers_cpu_before
+        postgres_cpu = backends.stop()
+        machine_busy = (machine_busy_seconds() - busy_before) / (first * common.cpu_count())
+        load_after = common.load_average()
         first_summary = summary(conn)
         print(
             f"First run:  {args.subscriptions:,} subscription-periods billed in {first:.1f} s "
             f"({args.subscriptions / first:,.0f}/s); {first_summary['lines']:,} invoice lines, "
             f"{first_summary['debits']:,} wallet debits, {first_summary['charges']:,} gateway charges"
+        )
+        per_period = 1000 / args.subscriptions
+        print(
+            f"  CPU per subscription-period: workers {workers_cpu * per_period:.1f} ms, their PostgreSQL "
+            f"backends {postgres_cpu * per_period:.1f} ms; the machine's CPUs were busy {machine_busy:.0%} "
+            f"of the time (all processes, this run's and any other); load average at the end {load_after}"
         )
         wait_idle(app, args.broker_url)
         rerun_started = time.monotonic()
@@ -506,7 +590,6 @@ def main() -> int:
             f"{second_summary['debits'] - first_summary['debits']} new debits, "
             f"{second_summary['charges'] - first_summary['charges']} new charges"
         )
-        del started
     finally:
         for worker in workers:
             worker.terminate()
@@ -516,10 +599,14 @@ def main() -> int:
             except subprocess.TimeoutExpired:
                 worker.kill()
 
-    raw = raw_postgres(conn, business.id)
+    conn.execute("CHECKPOINT")  # the run's dirty pages are written now, not during the timing
+    raws = [raw_postgres(conn, business.id) for _ in range(RAW_RUNS)]
+    raw = statistics.median(raws)
     print(
         f"Raw PostgreSQL, the same work set-based (usage of all {args.subscriptions:,} customers, "
-        f"invoices, lines, payments into scratch tables): {raw:.1f} s"
+        f"invoices, lines, payments into scratch tables), {RAW_RUNS} runs: "
+        f"{', '.join(f'{seconds:.1f}' for seconds in raws)} s, median {raw:.1f} s; "
+        f"the first run took {first / raw:.1f}× as long"
     )
     problems = check(conn, args.subscriptions)
     if second_summary != first_summary:
@@ -540,40 +627,49 @@ def main() -> int:
             "per payment, every subscription moved on once, the ledger reconciles"
         )
     rate = args.subscriptions / first
+    new = {key: second_summary[key] - first_summary[key] for key in ("invoices", "debits", "charges")}
     snippet = common.markdown_section(
-        f"Cycle billing ({datetime.now(UTC):%Y-%m-%d}, `benchmarks/billing.py`)",
-        ["Run", "Subscription-periods", "Seconds", "Per second", "Invoices", "Wallet debits", "Charges"],
+        "Cycle billing",
+        "billing.py",
+        "| Run | Subscription-periods | Seconds | Per second | × raw PostgreSQL | Invoices | Wallet debits | Charges |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
         [
             (
                 "first run",
                 f"{args.subscriptions:,}",
                 f"{first:.1f}",
                 f"{rate:,.0f}",
+                f"{first / raw:.1f}×",
                 f"{first_summary['invoices']:,}",
                 f"{first_summary['debits']:,}",
                 f"{first_summary['charges']:,}",
             ),
             (
-                "re-run (+ every task twice)",
-                "0 new",
+                "re-run (beat again + every task twice)",
+                f"{new['invoices']:,} new",
                 f"{rerun:.1f}",
                 "—",
-                f"+{second_summary['invoices'] - first_summary['invoices']}",
-                f"+{second_summary['debits'] - first_summary['debits']}",
-                f"+{second_summary['charges'] - first_summary['charges']}",
+                "—",
+                f"+{new['invoices']}",
+                f"+{new['debits']}",
+                f"+{new['charges']}",
             ),
             (
-                "raw PostgreSQL, set-based",
+                f"raw PostgreSQL, set-based (median of {RAW_RUNS})",
                 f"{args.subscriptions:,}",
                 f"{raw:.1f}",
                 f"{args.subscriptions / raw:,.0f}",
+                "1.0×",
                 "—",
                 "—",
                 "—",
             ),
         ],
         f"{args.workers} Celery worker processes (solo pool) on Redis; {len(METER_SPECS)} meters per subscription "
-        f"over {marker['events']:,} events; {events:,} events of the subscribed customers in the billed month.",
+        f"over {marker['events']:,} events; {events:,} events of the subscribed customers in the billed month. "
+        f"CPU per subscription-period: workers {workers_cpu * per_period:.1f} ms, PostgreSQL "
+        f"{postgres_cpu * per_period:.1f} ms; CPUs busy {machine_busy:.0%} during the first run, load average "
+        f"{load_before} before and {load_after} after.",
         f"Target (≤ 60 s, nothing billed twice): **{verdict}**",
     )
     common.print_markdown(snippet)

@@ -68,6 +68,7 @@ from common import EVENT_NAMES, MODELS, REGIONS
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/dodo_billing_usage_bench"
 BUSINESS_NAME = "Usage benchmark"
 DATASET_VERSION = 1  # bump when the generated data changes, so --reuse reloads
+DEFAULT_SEED = 1
 DATASET_TABLE = "usage_bench_dataset"  # the marker row of a completely loaded data set
 PERIOD_START = datetime(2026, 9, 1, tzinfo=UTC)
 PERIOD_END = datetime(2026, 12, 1, tzinfo=UTC)
@@ -776,7 +777,10 @@ def parse_args() -> argparse.Namespace:
         help="Zipf exponent of customers' activity; 0 = uniform (default 1.0)",
     )
     parser.add_argument(
-        "--seed", type=int, default=1, help="seed of the generated data and samples (default 1)"
+        "--seed",
+        type=int,
+        default=DEFAULT_SEED,
+        help=f"seed of the generated data and samples (default {DEFAULT_SEED})",
     )
     parser.add_argument(
         "--reuse",

@@ -41,7 +41,7 @@ def product_get(*, business, product_id: str) -> Product:
     """The business's product (archived or not), or NOT_FOUND (also for another business's)."""
     product = _products().filter(business=business, id=product_id).first()
     if product is None:
-        raise NotFound("Product not found", extra={"product_id": product_id})
+        raise NotFound(f"Product {product_id} not found", extra={"product_id": product_id})
     return product
 
 
@@ -236,5 +236,7 @@ def payment_method_list(*, customer):
 def payment_method_get(*, business, payment_method_id: str) -> PaymentMethod:
     method = PaymentMethod.objects.filter(business=business, id=payment_method_id).first()
     if method is None:
-        raise NotFound("Payment method not found", extra={"payment_method_id": payment_method_id})
+        raise NotFound(
+            f"Payment method {payment_method_id} not found", extra={"payment_method_id": payment_method_id}
+        )
     return method

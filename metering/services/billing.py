@@ -224,6 +224,7 @@ def product_create(
     tax_category: str = "saas",
     metadata: dict | None = None,
     wallet_top_up: bool = False,
+    license_key_enabled: bool = False,
 ) -> Product:
     fields, meters = _price_fields(business, price)
     if wallet_top_up and fields["price_type"] != PriceType.ONE_TIME:
@@ -236,6 +237,7 @@ def product_create(
         tax_category=tax_category,
         metadata=_check_metadata(metadata),
         wallet_top_up=wallet_top_up,
+        license_key_enabled=license_key_enabled,
         created_at=now,
         updated_at=now,
         **fields,
@@ -246,7 +248,15 @@ def product_create(
     return product
 
 
-PRODUCT_UPDATABLE = ("name", "description", "tax_category", "metadata", "price", "wallet_top_up")
+PRODUCT_UPDATABLE = (
+    "name",
+    "description",
+    "tax_category",
+    "metadata",
+    "price",
+    "wallet_top_up",
+    "license_key_enabled",
+)
 
 
 @transaction.atomic
@@ -467,7 +477,7 @@ def _invoice_lines(
                 amount=fixed_amount,
             )
         )
-    priced_meters = list(subscription.subscription_meters.select_related("meter"))
+    priced_meters = list(subscription.subscription_meters.select_related("meter").order_by("position"))
     usage = meters_usage(
         meters=[priced.meter for priced in priced_meters],
         customer=subscription.customer,
@@ -534,18 +544,23 @@ def subscription_bill_period(*, subscription_id: str, period_start: datetime, no
     there is nothing to do (already billed, not due yet, or the subscription is not billable)."""
     now = now or timezone.now()
     with transaction.atomic():
+        # The conditions are part of the locking query: PostgreSQL re-checks them on the newest
+        # version of the row once the lock is granted, so a period billed meanwhile by another
+        # worker finds no row. A period that is not due locks nothing, so a duplicate delivery
+        # writes nothing (no WAL, no commit to flush).
         subscription = (
             Subscription.objects.select_for_update(of=("self",))
             .select_related("product", "customer", "business", "payment_method")
-            .filter(pk=subscription_id)
+            .filter(
+                pk=subscription_id,
+                status__in=BILLABLE_STATUSES,
+                previous_billing_date=period_start,
+                next_billing_date__lte=now,
+            )
+            .order_by()
             .first()
         )
-        if (
-            subscription is None
-            or subscription.status not in BILLABLE_STATUSES
-            or subscription.previous_billing_date != period_start
-            or subscription.next_billing_date > now
-        ):
+        if subscription is None:
             return None
         return _close_period(subscription, now)
 

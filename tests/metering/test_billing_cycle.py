@@ -1,9 +1,11 @@
 """Billing a subscription period: the math, the spending order, failures, retries, cancellation."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
 
 from dodo_billing.errors import InvalidRequestParameters
 from metering.ingestion import EventIn
@@ -12,6 +14,7 @@ from metering.models import (
     Invoice,
     Payment,
     PaymentStatus,
+    Subscription,
     SubscriptionStatus,
 )
 from metering.periods import period_bounds
@@ -242,6 +245,44 @@ def test_billing_a_period_twice_does_nothing_the_second_time(subscribed, custome
     assert Invoice.objects.filter(subscription=subscribed).count() == 1
     assert LedgerEntry.objects.filter(customer=customer, is_credit=False).count() == 1
     assert GatewayCharge.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_delivery_neither_waits_for_nor_takes_the_subscription_lock(subscribed, customer):
+    """Billing an already billed period looks for a row still in that period and due; finding none,
+    it locks nothing, so it does not queue behind a writer holding the row and writes nothing."""
+    first_start = subscribed.previous_billing_date
+    assert bill(subscribed) is not None
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_lock():
+        try:
+            with transaction.atomic():
+                Subscription.objects.select_for_update().get(pk=subscribed.pk)
+                locked.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    holder = threading.Thread(target=hold_the_lock)
+    holder.start()
+    try:
+        assert locked.wait(10)
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL lock_timeout = '1s'")
+            again = subscription_bill_period(
+                subscription_id=subscribed.id, period_start=first_start, now=T0 + timedelta(days=40)
+            )
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT txid_current_if_assigned()")
+                assert cursor.fetchone()[0] is None  # no row locked or written
+    finally:
+        release.set()
+        holder.join()
+    assert again is None
+    assert Invoice.objects.filter(subscription=subscribed).count() == 1
 
 
 def test_not_due_yet_and_due_listing(subscribed):

@@ -4,6 +4,7 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.db.models import Count
 from django.utils import timezone
 
@@ -126,3 +127,21 @@ def test_killing_the_worker_mid_run_then_rerunning_bills_each_period_exactly_onc
     assert Payment.objects.filter(status="succeeded").count() == len(subscriptions)
     assert set(Subscription.objects.filter(id__in=ids).values_list("period_index", flat=True)) == {1}
     assert wallet_reconcile()[2] == []
+
+
+def test_a_worker_keeps_its_database_connection_between_tasks(celery_workers, business):
+    """One connection serves the beat task and every billing task after it (CONN_MAX_AGE applies,
+    as in web requests), instead of a new PostgreSQL connection per task."""
+    due_subscriptions(business, 3)
+    worker = celery_workers()
+    bill_due_subscriptions.delay()
+    worker.wait_for("Billed sub_", count=3)
+    first_billed = Invoice.objects.order_by("created_at").values_list("created_at", flat=True).first()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT backend_start FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+        )
+        others = [row[0] for row in cursor.fetchall()]
+    assert len(others) == 1, others  # the worker's, still open after its last task
+    assert others[0] < first_billed
