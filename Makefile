@@ -12,9 +12,12 @@ $(PY):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11 or newer is needed (set PYTHON=...).")'
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): requirements.txt | $(PY)
+# Python packages into the virtual environment, front-end packages (package-lock.json) into
+# node_modules, from which Django serves them.
+$(STAMP): requirements.txt package.json package-lock.json | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -48,4 +51,4 @@ bench-ledger: install
 	$(PY) benchmarks/ledger.py
 
 clean:
-	rm -rf $(VENV) .run staticfiles db.sqlite3
+	rm -rf $(VENV) .run staticfiles db.sqlite3 node_modules

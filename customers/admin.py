@@ -1,7 +1,7 @@
 from django.contrib import admin
 
 from customers.forms import CustomerAdminForm
-from customers.models import Customer
+from customers.models import Customer, SavedReport
 from customers.services import customer_create, customer_update
 from wallets.models import Wallet
 
@@ -49,3 +49,21 @@ class CustomerAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False  # customers own ledger history; there is no delete in the API either
+
+
+@admin.register(SavedReport)
+class SavedReportAdmin(admin.ModelAdmin):
+    """Report builder definitions saved by merchants' staff (the dashboard edits them)."""
+
+    list_display = ["name", "dataset", "business", "created_by", "created_at", "updated_at"]
+    list_filter = ["dataset", "business"]
+    search_fields = ["name", "business__name", "created_by__username"]
+    list_select_related = ["business", "created_by"]
+    readonly_fields = ["created_by", "created_at", "updated_at"]
+    fields = ["business", "name", "dataset", "definition", "created_by", "created_at", "updated_at"]
+    autocomplete_fields = ["business"]
+    date_hierarchy = "created_at"
+
+    def get_readonly_fields(self, request, obj=None):
+        # A definition belongs to its dataset: changing either here would break it.
+        return [*self.readonly_fields, "business", "dataset"] if obj else self.readonly_fields

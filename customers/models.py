@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.db import models
 from django.db.models.functions import Upper
 from django.utils import timezone
@@ -29,3 +30,26 @@ class Customer(models.Model):
 
     def __str__(self):
         return f"{self.name} <{self.email}>"
+
+
+class SavedReport(models.Model):
+    """A report builder definition saved by name (see customers.reports for its JSON shape)."""
+
+    business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="saved_reports")
+    name = models.CharField(max_length=100)
+    dataset = models.CharField(max_length=32)
+    definition = models.JSONField(default=dict)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["business", "name"], name="savedreport_business_name_unique"),
+        ]
+
+    def __str__(self):
+        return self.name

@@ -1,6 +1,8 @@
 import json
 
+from django.apps import apps
 from django.contrib import admin, messages
+from django.contrib.admin.models import LogEntry
 from django.utils.html import format_html
 
 from dodo_billing.errors import ApplicationError
@@ -9,6 +11,7 @@ from dodo_billing.models import (
     Business,
     ExchangeRate,
     Membership,
+    UserPreference,
     WebhookDelivery,
     WebhookDeliveryAttempt,
     WebhookEndpoint,
@@ -28,7 +31,8 @@ from dodo_billing.webhooks import (
 
 @admin.register(Business)
 class BusinessAdmin(admin.ModelAdmin):
-    list_display = ["name", "id", "created_at"]
+    list_display = ["name", "id", "payment_gateway", "created_at"]
+    list_filter = ["payment_gateway"]
     search_fields = ["name", "id"]
     readonly_fields = ["id", "created_at"]
 
@@ -297,3 +301,42 @@ class WebhookDeliveryAdmin(_ReadOnlyAdmin):
             f"Queued {queued} deliveries" + (f"; {skipped} had already succeeded." if skipped else "."),
             messages.SUCCESS,
         )
+
+
+@admin.register(UserPreference)
+class UserPreferenceAdmin(admin.ModelAdmin):
+    """Dashboard users' remembered choices (columns, rows per page); deleting one resets them."""
+
+    list_display = ["user", "tables"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user"]
+    readonly_fields = ["user"]
+
+    def has_add_permission(self, request):
+        return False  # created on first use by the dashboard
+
+    @admin.display(description="Tables with saved choices")
+    def tables(self, obj):
+        return ", ".join(sorted((obj.data or {}).get("tables", {}))) or "—"
+
+
+@admin.register(LogEntry)
+class LogEntryAdmin(_ReadOnlyAdmin):
+    """The admin's own audit trail: who changed what, when."""
+
+    list_display = ["action_time", "user", "content_type", "object_repr", "action_flag"]
+    list_filter = ["action_flag", "content_type"]
+    search_fields = ["object_repr", "object_id", "user__username", "change_message"]
+    list_select_related = ["user", "content_type"]
+    date_hierarchy = "action_time"
+
+
+if apps.is_installed("axes"):  # sign-in throttling; axes registers its other models itself
+    from axes.models import AccessAttemptExpiration
+
+    @admin.register(AccessAttemptExpiration)
+    class AccessAttemptExpirationAdmin(_ReadOnlyAdmin):
+        list_display = ["access_attempt", "expires_at"]
+        search_fields = ["access_attempt__username", "access_attempt__ip_address"]
+        list_select_related = ["access_attempt"]
+        date_hierarchy = "expires_at"

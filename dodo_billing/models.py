@@ -449,3 +449,14 @@ class WebhookDeliveryAttempt(models.Model):
 
     def __str__(self):
         return f"attempt {self.number} of delivery {self.delivery_id}"
+
+
+class UserPreference(models.Model):
+    """A dashboard user's remembered choices, as one JSON document keyed by dotted paths, e.g.
+    ``{"tables": {"CustomerTable": {"columns": [...], "per_page": 50}}}``."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="preference")
+    data = models.JSONField(default=dict, blank=True)
+
+    def __str__(self):
+        return f"Preferences of {self.user}"

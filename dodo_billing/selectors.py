@@ -3,7 +3,7 @@
 import hmac
 from decimal import Decimal
 
-from dodo_billing.models import ApiKey, Business, ExchangeRate
+from dodo_billing.models import ApiKey, Business, ExchangeRate, UserPreference
 from dodo_billing.services import API_KEY_PREFIX, api_key_digest
 
 
@@ -36,3 +36,15 @@ def api_key_list(*, business: Business, active: bool | None = None):
     if active is not None:
         keys = keys.filter(revoked_at__isnull=active)
     return keys
+
+
+def user_preference_get(*, user, path: str, default=None):
+    """The value at the dotted ``path`` of the user's preferences, or ``default``."""
+    if user is None or not user.is_authenticated:
+        return default
+    data = UserPreference.objects.filter(user=user).values_list("data", flat=True).first() or {}
+    for key in path.split("."):
+        if not isinstance(data, dict) or key not in data:
+            return default
+        data = data[key]
+    return data

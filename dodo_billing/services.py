@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from dodo_billing.errors import InvalidRequestParameters
 from dodo_billing.ids import ALPHABET
-from dodo_billing.models import ApiKey, Business, Membership
+from dodo_billing.models import ApiKey, Business, Membership, UserPreference
 
 API_KEY_PREFIX = "dbk_"
 _PREFIX_RANDOM = 12
@@ -65,3 +65,24 @@ def api_key_mark_used(*, api_key: ApiKey) -> None:
     if api_key.last_used_at is None or now - api_key.last_used_at >= LAST_USED_RESOLUTION:
         ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
         api_key.last_used_at = now
+
+
+def user_preference_set(*, user, path: str, value) -> None:
+    """Remember ``value`` at the dotted ``path`` of the user's preferences (``None`` forgets it).
+
+    The row is locked while it changes, so two tabs saving different tables lose neither."""
+    keys = path.split(".")
+    with transaction.atomic():
+        UserPreference.objects.get_or_create(user=user)
+        preference = UserPreference.objects.select_for_update().get(user=user)
+        node = preference.data
+        for key in keys[:-1]:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                child = node[key] = {}
+            node = child
+        if value is None:
+            node.pop(keys[-1], None)
+        else:
+            node[keys[-1]] = value
+        preference.save(update_fields=["data"])

@@ -9,5 +9,10 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("preferences/tables/<str:table_name>", views.table_config, name="table-config"),
+    path("portal/", include("portal.urls")),
     path("", views.home, name="home"),
+    path("", include("customers.urls")),
+    path("", include("wallets.urls")),
+    path("", include("metering.urls")),
 ]

@@ -647,3 +647,42 @@ class PaymentMethodAdmin(admin.ModelAdmin):
         )
         obj.pk = created.pk
         obj._state.adding = False
+
+
+# --- rows shown inline elsewhere, also listed on their own (read-only) ------------------------------
+
+
+@admin.register(ProductMeter)
+class ProductMeterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A product's usage prices; changed with the product (ProductAdmin), read-only here."""
+
+    list_display = ["product", "meter", "price_per_unit", "free_threshold", "position"]
+    list_filter = ["product__business"]
+    search_fields = ["=product__id", "product__name", "=meter__id", "meter__name"]
+    list_select_related = ["product", "meter"]
+
+
+@admin.register(SubscriptionMeter)
+class SubscriptionMeterAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """A subscription's usage prices, copied from its product when it started."""
+
+    list_display = ["subscription", "meter", "price_per_unit", "free_threshold", "position"]
+    list_filter = ["subscription__business"]
+    search_fields = ["=subscription__id", "=subscription__customer__id", "=meter__id", "meter__name"]
+    list_select_related = ["subscription", "meter"]
+
+
+@admin.register(InvoiceLine)
+class InvoiceLineAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    """Lines of invoices: records of money billed, never changed."""
+
+    list_display = ["invoice", "kind", "description", "meter", "chargeable_units", "amount_display"]
+    list_filter = ["kind", "invoice__currency", "invoice__business"]
+    search_fields = ["=invoice__id", "=invoice__customer__id", "description"]
+    list_select_related = ["invoice", "meter"]
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+
+    @admin.display(description="Amount")
+    def amount_display(self, obj):
+        return _money(obj.amount, obj.invoice.currency)

@@ -157,6 +157,9 @@ class Product(models.Model):
     wallet_top_up = models.BooleanField(
         default=False, help_text="One-time: a paid purchase credits the wallet."
     )
+    license_key_enabled = models.BooleanField(
+        default=False, help_text="Each successful payment for it issues a license key."
+    )
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
@@ -525,3 +528,35 @@ class Refund(models.Model):
 
     def __str__(self):
         return f"{self.id} {self.amount} {self.currency} → {self.destination}"
+
+
+class LicenseKeyStatus(models.TextChoices):
+    ACTIVE = "active"
+    DISABLED = "disabled"
+
+
+class LicenseKey(models.Model):
+    """A key issued to a customer for a successful payment of a ``license_key_enabled`` product:
+    exactly one per payment (the unique payment makes issuing idempotent)."""
+
+    id = models.CharField(primary_key=True, max_length=MAX_LENGTH, default=PublicId("lic"), editable=False)
+    business = models.ForeignKey(Business, on_delete=models.PROTECT, related_name="+")
+    customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="license_keys")
+    payment = models.OneToOneField(Payment, on_delete=models.PROTECT, related_name="license_key")
+    product = models.ForeignKey(Product, on_delete=models.PROTECT, related_name="license_keys")
+    key = models.CharField(max_length=64, unique=True)
+    status = models.CharField(max_length=8, choices=LicenseKeyStatus.choices, default=LicenseKeyStatus.ACTIVE)
+    activations_limit = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="licensekey_customer_newest")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=LicenseKeyStatus.values), name="licensekey_status_valid"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.id} ({self.product_id})"

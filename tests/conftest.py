@@ -21,6 +21,9 @@ def pytest_configure(config):
     from django.conf import settings
 
     settings.DATABASES["default"]["CONN_MAX_AGE"] = 0
+    # Per-key rate limits are on by default; tests that fire hundreds of requests a second would
+    # trip them, so they are off here and tests/dodo_billing/test_rate_limits.py turns them on.
+    settings.API_RATE_LIMIT = "off"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -231,3 +234,34 @@ def celery_workers(transactional_db, tmp_path):
 def celery_worker_process(celery_workers):
     """One ready worker; yields its ``wait_for``."""
     return celery_workers().wait_for
+
+
+@pytest.fixture
+def staff_user(business):
+    """A dashboard user of ``business`` (password ``s3cret-pass!``)."""
+    from django.contrib.auth import get_user_model
+
+    from dodo_billing.services import membership_set
+
+    user = get_user_model().objects.create_user(username="staff", password="s3cret-pass!")
+    membership_set(user=user, business=business)
+    return user
+
+
+@pytest.fixture
+def other_staff_user(other_business):
+    """A dashboard user of ``other_business``."""
+    from django.contrib.auth import get_user_model
+
+    from dodo_billing.services import membership_set
+
+    user = get_user_model().objects.create_user(username="other-staff", password="s3cret-pass!")
+    membership_set(user=user, business=other_business)
+    return user
+
+
+@pytest.fixture
+def staff_client(client, staff_user):
+    """Django's test client signed in as ``staff_user``."""
+    client.force_login(staff_user)
+    return client

@@ -6,6 +6,15 @@ from django.urls import Resolver404, resolve
 ALLOWED_METHODS = "GET, POST, PATCH, PUT, DELETE, OPTIONS"
 
 
+def _methods(view) -> str:
+    """The methods the route's view implements (``Allow`` must list exactly those)."""
+    view_class = getattr(view, "cls", None) or getattr(view, "view_class", None)
+    if view_class is None:
+        return ALLOWED_METHODS
+    names = [name for name in view_class.http_method_names if name != "options" and hasattr(view_class, name)]
+    return ", ".join([*(name.upper() for name in names), "OPTIONS"])
+
+
 class ApiPreflightMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -17,10 +26,11 @@ class ApiPreflightMiddleware:
             except Resolver404:
                 match = None
             if match is not None and match.url_name != "api-not-found":
+                methods = _methods(match.func)
                 response = HttpResponse(status=204)
-                response["Allow"] = ALLOWED_METHODS
+                response["Allow"] = methods
                 response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
-                response["Access-Control-Allow-Methods"] = ALLOWED_METHODS
+                response["Access-Control-Allow-Methods"] = methods
                 response["Access-Control-Allow-Headers"] = request.headers.get(
                     "Access-Control-Request-Headers", "authorization, content-type"
                 )

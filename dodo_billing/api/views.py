@@ -31,6 +31,12 @@ class BusinessAPIView(APIView):
     def business(self):
         return self.request.user.business
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        response = super().finalize_response(request, response, *args, **kwargs)
+        for name, value in getattr(request, "rate_limit_headers", {}).items():
+            response[name] = value
+        return response
+
     def validated(self, serializer_class, data, **kwargs) -> dict:
         """Validate a request body; anything that is not a JSON object is a 422 too."""
         if not isinstance(data, dict):

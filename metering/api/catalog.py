@@ -106,7 +106,6 @@ PRODUCT_UNSUPPORTED = {
     "digital_product_delivery": _absent,
     "entitlements": _empty,
     "image_id": _absent,
-    "license_key_enabled": _false,
     "pricing_mode": _absent,
 }
 PRICE_UNSUPPORTED = {
@@ -345,7 +344,7 @@ class ProductSerializer(serializers.Serializer):
         return []
 
     def get_license_key_enabled(self, product) -> bool:
-        return False
+        return product.license_key_enabled
 
     @extend_schema_field({"type": "string", "nullable": True})
     def get_image(self, product):
@@ -415,6 +414,11 @@ class ProductCreateSerializer(serializers.Serializer):
     wallet_top_up = StrictBooleanField(
         required=False, help_text="Extension (one-time prices): a paid purchase credits the wallet."
     )
+    license_key_enabled = StrictBooleanField(
+        required=False,
+        allow_null=True,
+        help_text="Each successful payment for the product issues a license key (null = false).",
+    )
 
 
 class ProductUpdateSerializer(serializers.Serializer):
@@ -426,6 +430,7 @@ class ProductUpdateSerializer(serializers.Serializer):
     description = StrictCharField(required=False, allow_null=True, allow_blank=True, max_length=1000)
     metadata = MetadataField(required=False, allow_null=True)
     wallet_top_up = StrictBooleanField(required=False)
+    license_key_enabled = StrictBooleanField(required=False, allow_null=True)
 
 
 # --- serializers: subscriptions -------------------------------------------------------------------
@@ -714,6 +719,8 @@ class ProductListCreateView(BusinessAPIView):
         reject_unsupported(request.data, PRODUCT_UNSUPPORTED)
         check_brand(request.data, self.business)
         check_price(data["price"])
+        if data.get("license_key_enabled") is None:
+            data.pop("license_key_enabled", None)
         product = product_create(business=self.business, **data)
         return Response(ProductSerializer(product_get(business=self.business, product_id=product.id)).data)
 
@@ -741,6 +748,8 @@ class ProductDetailView(BusinessAPIView):
         check_brand(request.data, self.business)
         if "price" in data:
             check_price(data["price"])
+        if "license_key_enabled" in data and data["license_key_enabled"] is None:
+            data["license_key_enabled"] = False
         product_update(product=product, **data)
         return Response(ProductSerializer(product_get(business=self.business, product_id=product_id)).data)
 

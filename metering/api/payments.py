@@ -37,14 +37,13 @@ from metering.api.payloads import (
 from metering.filtersets import PaymentFilterSet, RefundFilterSet
 from metering.invoice_pdf import invoice_pdf_filename, render_invoice_pdf
 from metering.models import REFUND_REASON_MAX_LENGTH, Refund
+from metering.selectors.billing import payment_method_get, product_get
 from metering.selectors.payments import (
     invoice_for_payment,
     payment_get,
     payment_line_items,
     payment_list,
     payment_retry_state,
-    purchase_payment_method_get,
-    purchase_product_get,
     refund_amount_for_items,
     refund_get,
     refund_list,
@@ -324,7 +323,7 @@ class PaymentListCreateView(BusinessAPIView):
         if data.get("discount_code") or data.get("discount_codes"):
             raise InvalidRequestParameters("Discount codes are not supported.", code="UNSUPPORTED_ACTION")
         with transaction.atomic():  # a customer created here is rolled back with a refused payment
-            product = purchase_product_get(business=self.business, product_id=cart[0]["product_id"])
+            product = product_get(business=self.business, product_id=cart[0]["product_id"])
             if data.get("billing_currency") not in (None, product.currency):
                 raise InvalidRequestParameters(
                     f"billing_currency: product {product.id} is sold in {product.currency} only.",
@@ -332,7 +331,7 @@ class PaymentListCreateView(BusinessAPIView):
                 )
             payment_method = None
             if data.get("payment_method_id") is not None:
-                payment_method = purchase_payment_method_get(
+                payment_method = payment_method_get(
                     business=self.business, payment_method_id=data["payment_method_id"]
                 )
             customer_data = data["customer"]

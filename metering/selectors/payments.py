@@ -14,7 +14,7 @@ from django.db.models import Prefetch
 from dodo_billing.errors import InvalidRequestBody, InvalidRequestParameters, NotFound
 from dodo_billing.filtersets import apply_filters
 from metering.filtersets import PaymentFilterSet, RefundFilterSet
-from metering.models import Invoice, InvoiceLine, Payment, PaymentMethod, PaymentStatus, Product, Refund
+from metering.models import Invoice, InvoiceLine, Payment, PaymentStatus, Refund
 from metering.services.payments import (
     RETRY_DELAYS,
     RefundExceedsPayment,
@@ -76,23 +76,6 @@ def invoice_for_payment(*, business, payment_id: str) -> Invoice:
     if invoice is None:
         raise NotFound("Payment not found", extra={"payment_id": payment_id})
     return invoice
-
-
-def purchase_product_get(*, business, product_id: str) -> Product:
-    """A product named in a purchase's cart, or NOT_FOUND (also for another business's product)."""
-    product = Product.objects.filter(business=business, id=product_id).first()
-    if product is None:
-        raise NotFound(f"Product {product_id} not found", extra={"product_id": product_id})
-    return product
-
-
-def purchase_payment_method_get(*, business, payment_method_id: str) -> PaymentMethod:
-    method = PaymentMethod.objects.filter(business=business, id=payment_method_id).first()
-    if method is None:
-        raise NotFound(
-            f"Payment method {payment_method_id} not found", extra={"payment_method_id": payment_method_id}
-        )
-    return method
 
 
 # --- line items and refunds by item ---------------------------------------------------------------

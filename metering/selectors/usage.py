@@ -77,7 +77,8 @@ def event_list(*, business, filters=None):
     return queryset.order_by("-timestamp", "-id")
 
 
-def _number(value) -> Decimal:
+def usage_number(value) -> Decimal:
+    """An aggregate's result as the usage Decimal (no matching events → 0)."""
     if value is None:
         return Decimal(0)
     return value if isinstance(value, Decimal) else Decimal(str(value))
@@ -85,6 +86,21 @@ def _number(value) -> Decimal:
 
 def _value_expression(meter: Meter):
     return JsonScalar(meter.aggregation_key, "number")
+
+
+def meter_aggregate(meter: Meter, *, where: Q | None = None):
+    """The aggregate of a count, sum or max meter over Event rows, restricted by a FILTER clause to
+    the meter's event name and filter (and ``where``), so several meters share one query.
+    ``last`` meters need an ordered query instead (``meter_usage``)."""
+    condition = Q(event_name=meter.event_name)
+    if where is not None:
+        condition &= where
+    if meter.filter:
+        condition &= Q(MeterFilterExpression(meter.filter))
+    if meter.aggregation_type == Aggregation.COUNT:
+        return Count("id", filter=condition)
+    aggregate = Sum if meter.aggregation_type == Aggregation.SUM else Max
+    return aggregate(_value_expression(meter), filter=condition)
 
 
 def _check_period(start: datetime, end: datetime) -> None:
@@ -119,9 +135,9 @@ def meter_usage(*, meter: Meter, customer, start: datetime, end: datetime) -> De
             .order_by("-timestamp", "-id")
             .values_list("value", flat=True)[:1]
         )
-        return _number(next(iter(newest), None))
+        return usage_number(next(iter(newest), None))
     aggregate = Sum if kind == Aggregation.SUM else Max
-    return _number(events.aggregate(result=aggregate(value))["result"])
+    return usage_number(events.aggregate(result=aggregate(value))["result"])
 
 
 def meters_usage(*, meters: list[Meter], customer, start: datetime, end: datetime) -> dict[str, Decimal]:
@@ -138,14 +154,7 @@ def meters_usage(*, meters: list[Meter], customer, start: datetime, end: datetim
         if meter.aggregation_type == Aggregation.LAST:
             results[meter.id] = meter_usage(meter=meter, customer=customer, start=start, end=end)
             continue
-        condition = Q(event_name=meter.event_name)
-        if meter.filter:
-            condition &= Q(MeterFilterExpression(meter.filter))
-        if meter.aggregation_type == Aggregation.COUNT:
-            aggregates[f"m{index}"] = Count("id", filter=condition)
-        else:
-            aggregate = Sum if meter.aggregation_type == Aggregation.SUM else Max
-            aggregates[f"m{index}"] = aggregate(_value_expression(meter), filter=condition)
+        aggregates[f"m{index}"] = meter_aggregate(meter)
     if aggregates:
         names = {meter.event_name for meter in meters}
         row = Event.objects.filter(
@@ -157,7 +166,7 @@ def meters_usage(*, meters: list[Meter], customer, start: datetime, end: datetim
         ).aggregate(**aggregates)
         for index, meter in enumerate(meters):
             if f"m{index}" in row:
-                results[meter.id] = _number(row[f"m{index}"])
+                results[meter.id] = usage_number(row[f"m{index}"])
     return results
 
 
@@ -171,14 +180,15 @@ def meter_usage_by_customer(*, meter: Meter, start: datetime, end: datetime, cus
     kind = meter.aggregation_type
     if kind == Aggregation.LAST:
         return {
-            customer_id: _number(value) for customer_id, value in _last_values(meter, events, "customer_id")
+            customer_id: usage_number(value)
+            for customer_id, value in _last_values(meter, events, "customer_id")
         }
     if kind == Aggregation.COUNT:
         rows = events.values("customer_id").annotate(result=Count("id"))
     else:
         aggregate = Sum if kind == Aggregation.SUM else Max
         rows = events.values("customer_id").annotate(result=aggregate(_value_expression(meter)))
-    return {row["customer_id"]: _number(row["result"]) for row in rows.order_by()}
+    return {row["customer_id"]: usage_number(row["result"]) for row in rows.order_by()}
 
 
 def meter_usage_series(
@@ -214,7 +224,8 @@ def meter_usage_series(
             .values_list("bucket", "result")
         )
     found = {
-        bucket: _number(result) for bucket, result in (rows if kind == Aggregation.LAST else rows.order_by())
+        bucket: usage_number(result)
+        for bucket, result in (rows if kind == Aggregation.LAST else rows.order_by())
     }
     return [(first + step * i, found.get(first + step * i, Decimal(0))) for i in range(buckets)]
 

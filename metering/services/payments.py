@@ -28,6 +28,7 @@ from metering.models import (
     Subscription,
     SubscriptionStatus,
 )
+from metering.services.license_keys import license_key_issue_for_payment
 from metering.services.notify import emit
 from wallets.models import REASON_MAX_LENGTH, EventType, Wallet
 from wallets.services import supported_currencies, wallet_credit, wallet_debit
@@ -181,6 +182,7 @@ def _charge(payment: Payment, *, attempt: int, now: datetime) -> GatewayResult:
 
 def _on_succeeded(payment: Payment, now: datetime) -> None:
     emit(payment.business, "payment.succeeded", payment=payment)
+    license_key_issue_for_payment(payment=payment, now=now)
     if payment.product_id and payment.product.wallet_top_up:
         wallet_credit(
             customer=payment.customer,
@@ -348,6 +350,12 @@ def refund_create(
             if destination == Refund.Destination.WALLET
             else min(remaining, payment.gateway_amount - refunded_to_gateway)
         )
+        if amount == 0 and remaining > 0:
+            raise RefundExceedsPayment(
+                f"Nothing of payment {payment.id} that is left to refund was charged to the payment "
+                f"method ({remaining} came from the wallet or included credits); refund it to the wallet.",
+                extra={"refundable": remaining, "refundable_to_gateway": 0},
+            )
     if isinstance(amount, bool) or not isinstance(amount, int) or amount <= 0:
         raise RefundExceedsPayment(
             f"Nothing left to refund on payment {payment.id}." if amount == 0 else "amount must be positive."

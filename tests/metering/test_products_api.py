@@ -435,7 +435,6 @@ def test_wallet_top_up_on_a_recurring_product_is_400(api):
             "credit_entitlements",
         ),
         ({"entitlements": [{"entitlement_id": "ent_1"}]}, {}, "entitlements"),
-        ({"license_key_enabled": True}, {}, "license_key_enabled"),
         ({"pricing_mode": "fixed"}, {}, "pricing_mode"),
         ({"digital_product_delivery": {"external_url": "https://x"}}, {}, "digital_product_delivery"),
         ({"brand_id": "bus_other"}, {}, "brand_id"),

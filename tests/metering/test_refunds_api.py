@@ -166,6 +166,18 @@ def test_gateway_refund_is_limited_to_the_card_charged_part(api, sandbox, custom
     assert payment_of(payment).status == PaymentStatus.REFUNDED
 
 
+def test_gateway_refund_of_what_the_wallet_paid_says_so(api, sandbox, customer):
+    """After the card part is refunded, a gateway refund without an amount names the wallet part
+    instead of claiming nothing is left."""
+    payment = subscription_payment(sandbox, customer, wallet=1200)
+    assert refund(api, payment).json()["amount"] == 2300
+    before = billing_rows()
+    error = assert_error(refund(api, payment), 400, "REFUND_EXCEEDS_PAYMENT")
+    assert "refund it to the wallet" in error["message"] and "1200" in error["message"]
+    assert (error["refundable"], error["refundable_to_gateway"]) == (1200, 0)
+    assert billing_rows() == before
+
+
 def test_a_wallet_refund_may_exceed_the_card_part(api, sandbox, customer):
     payment = subscription_payment(sandbox, customer, wallet=1200)
     data = refund(api, payment, amount=3000, destination="wallet").json()

@@ -133,10 +133,3 @@ def test_idempotency_conflict_is_not_retried_by_the_sdk(sdk_factory, api_key, cu
     assert conflict.value.response.headers["x-should-retry"] == "false"
     assert conflict.value.body["same_parameters"] is True
     assert LedgerEntry.objects.filter(customer=customer).count() == 1
-
-
-def test_portal_session_is_not_available_yet(sdk_factory, api_key, customer):
-    retrying = sdk_factory(api_key, max_retries=2)
-    with pytest.raises(dodopayments.InternalServerError) as exc:
-        retrying.customers.customer_portal.create(customer.id, send_email=False)
-    assert exc.value.status_code == 501 and exc.value.body["code"] == "NOT_IMPLEMENTED"

@@ -1,0 +1,1 @@
+"""Dashboard tables of the metering app, by area."""
