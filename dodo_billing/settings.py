@@ -272,10 +272,22 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": 24 * 60 * 60,
     },
     # Webhook deliveries that are due with no task in flight (long backoffs, lost tasks).
-    "sweep-webhook-deliveries": {"task": "dodo_billing.tasks.sweep_webhook_deliveries", "schedule": 30},
-    "bill-due-subscriptions": {"task": "metering.tasks.bill_due_subscriptions", "schedule": 60},
+    "sweep-webhook-deliveries": {
+        "task": "dodo_billing.tasks.sweep_webhook_deliveries",
+        "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "30")),
+    },
+    # Every period that has ended and is not billed, whatever happened to earlier task messages.
+    "bill-due-subscriptions": {
+        "task": "metering.tasks.bill_due_subscriptions",
+        "schedule": float(os.environ.get("BILLING_SWEEP_SECONDS", "60")),
+    },
     "retry-failed-payments": {"task": "metering.tasks.retry_failed_payments", "schedule": 5 * 60},
 }
+
+# A webhook attempt that has not reported back this long after it started (its worker was killed)
+# is due again; a delivery whose first task has not run this long after its event is re-enqueued.
+WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS", "60"))
+WEBHOOK_NEVER_RAN_GRACE_SECONDS = float(os.environ.get("WEBHOOK_NEVER_RAN_GRACE_SECONDS", "60"))
 
 LOGGING = {
     "version": 1,

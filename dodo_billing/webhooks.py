@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
@@ -60,9 +61,9 @@ RETRY_BASE_SECONDS = 6
 RETRY_FACTOR = 3
 RETRY_MAX_DELAY_SECONDS = 6 * 60 * 60
 # A claimed attempt that has not reported back by then (worker killed) is due again.
-LEASE_SECONDS = 60
-# Deliveries whose first task has not run a minute after they were written are re-enqueued.
-NEVER_RAN_GRACE_SECONDS = 60
+LEASE_SECONDS = settings.WEBHOOK_LEASE_SECONDS
+# Deliveries whose first task has not run this long after they were written are re-enqueued.
+NEVER_RAN_GRACE_SECONDS = settings.WEBHOOK_NEVER_RAN_GRACE_SECONDS
 SWEEP_BATCH_SIZE = 1000
 # Retries due sooner than this are enqueued with a countdown; later ones are left to the sweeper
 # (long ETAs sit in worker memory and outlive the broker's visibility timeout).
