@@ -1,9 +1,14 @@
-"""Writes of wallets and ledger entries. Every balance change goes through ``wallet_ledger_entry_create``.
+"""Writes of wallets and ledger entries. Every balance change goes through ``wallet_ledger_entry_create``
+(or ``wallet_debit_up_to``, billing's "spend what the wallet holds"); both append with ``_append_entry``.
 
 One entry is one transaction: lock the wallet row (SELECT … FOR UPDATE), append the entry that
 continues its ledger, move the wallet's balance to the entry's ``after_balance``, commit. Concurrent
 writes to one wallet therefore serialize on its row lock; writes to different wallets never wait
 for each other. Callers that touch several wallets must lock them in ``wallet_lock_order`` order.
+
+An idempotency key is not looked up before the insert: the entry's partial UNIQUE constraint
+rejects a reused key, the write's savepoint rolls back, and only then is the earlier entry read
+to answer IdempotencyKeyReused. Concurrent requests with one key therefore still make one entry.
 """
 
 import hashlib
@@ -82,6 +87,101 @@ def _lock_wallet(*, customer, currency: str) -> Wallet:
         return Wallet.objects.select_for_update().get(customer=customer, currency=currency)
 
 
+def _check_entry(
+    *, currency: str, amount: int, reason: str | None, idempotency_key: str | None, event_type: str
+) -> None:
+    if currency not in supported_currencies():
+        raise UnsupportedCurrency(
+            f"Wallets hold {', '.join(supported_currencies())}; {currency} is not supported.",
+            extra={"currency": currency},
+        )
+    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
+        raise InvalidRequestBody(f"amount must be a whole number from 1 to {MAX_AMOUNT}.")
+    if reason is not None and len(reason) > REASON_MAX_LENGTH:
+        raise InvalidRequestBody(f"reason may be at most {REASON_MAX_LENGTH} characters.")
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidRequestBody(f"idempotency_key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.")
+    if event_type not in EventType.values:
+        raise InvalidRequestBody(f"Unknown ledger event type {event_type!r}.")
+
+
+def _append_entry(
+    *,
+    wallet: Wallet,
+    customer,
+    amount: int,
+    is_credit: bool,
+    event_type: str,
+    reason: str | None,
+    idempotency_key: str | None,
+    request_hash: str | None,
+    reference_object_id: str | None,
+) -> LedgerWrite:
+    """Append one entry to a wallet whose row the caller has locked (inside the caller's savepoint).
+
+    The idempotency key is not looked up beforehand: the partial UNIQUE constraint rejects a reused
+    key at the insert, and the caller answers that IntegrityError. A write that fails for another
+    reason looks the key up first, so a reused key is answered whatever else is wrong."""
+    currency = wallet.currency
+    before = wallet.balance
+    after = before + amount if is_credit else before - amount
+    if after < 0:
+        if idempotency_key is not None:
+            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        raise InsufficientWalletFunds(
+            f"Insufficient funds in wallet: the {currency} balance is "
+            f"{format_money(before, currency)}, the debit is {format_money(amount, currency)}.",
+            extra={"balance": before, "currency": currency},
+        )
+    if after > MAX_AMOUNT:
+        if idempotency_key is not None:
+            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        raise WalletBalanceLimitExceeded(
+            f"A {currency} wallet may hold at most {MAX_AMOUNT} minor units.",
+            extra={"balance": before, "currency": currency},
+        )
+    now = timezone.now()
+    entry = LedgerEntry(
+        business_id=customer.business_id,
+        customer=customer,
+        wallet=wallet,
+        currency=currency,
+        seq=wallet.entry_count + 1,
+        amount=amount,
+        is_credit=is_credit,
+        before_balance=before,
+        after_balance=after,
+        event_type=event_type,
+        reason=reason,
+        reference_object_id=reference_object_id,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+        created_at=now,
+    )
+    entry.save(force_insert=True)
+    wallet.balance = after
+    wallet.entry_count = entry.seq
+    wallet.updated_at = now
+    wallet.save(update_fields=["balance", "entry_count", "updated_at"])
+    _emit_wallet_events(wallet=wallet, entry=entry)
+    return LedgerWrite(wallet=wallet, entry=entry)
+
+
+def _entry_request_hash(
+    *, currency, amount, is_credit, event_type, reason, reference_object_id, idempotency_key
+) -> str | None:
+    if idempotency_key is None:
+        return None
+    return _request_hash(
+        currency=currency,
+        amount=amount,
+        is_credit=is_credit,
+        event_type=str(event_type),
+        reason=reason,
+        reference_object_id=reference_object_id,
+    )
+
+
 def wallet_ledger_entry_create(
     *,
     customer,
@@ -98,83 +198,93 @@ def wallet_ledger_entry_create(
     Raises UnsupportedCurrency, InsufficientWalletFunds (a debit above the balance),
     WalletBalanceLimitExceeded (a credit past 2**53 - 1) or IdempotencyKeyReused; each writes nothing.
     """
-    if currency not in supported_currencies():
-        raise UnsupportedCurrency(
-            f"Wallets hold {', '.join(supported_currencies())}; {currency} is not supported.",
-            extra={"currency": currency},
-        )
-    if isinstance(amount, bool) or not isinstance(amount, int) or not 0 < amount <= MAX_AMOUNT:
-        raise InvalidRequestBody(f"amount must be a whole number from 1 to {MAX_AMOUNT}.")
-    if reason is not None and len(reason) > REASON_MAX_LENGTH:
-        raise InvalidRequestBody(f"reason may be at most {REASON_MAX_LENGTH} characters.")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise InvalidRequestBody(f"idempotency_key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.")
-    if event_type not in EventType.values:
-        raise InvalidRequestBody(f"Unknown ledger event type {event_type!r}.")
-
-    request_hash = None
-    if idempotency_key is not None:
-        request_hash = _request_hash(
-            currency=currency,
-            amount=amount,
-            is_credit=is_credit,
-            event_type=str(event_type),
-            reason=reason,
-            reference_object_id=reference_object_id,
-        )
-        # Cheap early answer for a plain retry; the unique constraint decides races below.
-        _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
-
+    _check_entry(
+        currency=currency,
+        amount=amount,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        event_type=event_type,
+    )
+    request_hash = _entry_request_hash(
+        currency=currency,
+        amount=amount,
+        is_credit=is_credit,
+        event_type=event_type,
+        reason=reason,
+        reference_object_id=reference_object_id,
+        idempotency_key=idempotency_key,
+    )
     try:
         with transaction.atomic():
             wallet = _lock_wallet(customer=customer, currency=currency)
-            before = wallet.balance
-            after = before + amount if is_credit else before - amount
-            if after < 0:
-                if idempotency_key is not None:
-                    # A same-key request may have committed while we waited for the lock.
-                    _raise_if_key_used(
-                        customer=customer, idempotency_key=idempotency_key, request_hash=request_hash
-                    )
-                raise InsufficientWalletFunds(
-                    f"Insufficient funds in wallet: the {currency} balance is "
-                    f"{format_money(before, currency)}, the debit is {format_money(amount, currency)}.",
-                    extra={"balance": before, "currency": currency},
-                )
-            if after > MAX_AMOUNT:
-                raise WalletBalanceLimitExceeded(
-                    f"A {currency} wallet may hold at most {MAX_AMOUNT} minor units.",
-                    extra={"balance": before, "currency": currency},
-                )
-            now = timezone.now()
-            entry = LedgerEntry(
-                business_id=customer.business_id,
-                customer=customer,
+            return _append_entry(
                 wallet=wallet,
-                currency=currency,
-                seq=wallet.entry_count + 1,
+                customer=customer,
                 amount=amount,
                 is_credit=is_credit,
-                before_balance=before,
-                after_balance=after,
+                event_type=event_type,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                reference_object_id=reference_object_id,
+            )
+    except IntegrityError:
+        if idempotency_key is not None:  # the key's UNIQUE constraint: answer the earlier entry
+            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        raise
+
+
+def wallet_debit_up_to(
+    *,
+    customer,
+    currency: str,
+    amount: int,
+    event_type: str = EventType.MERCHANT_ADJUSTMENT,
+    reason: str | None = None,
+    idempotency_key: str | None = None,
+    reference_object_id: str | None = None,
+) -> LedgerWrite | None:
+    """Debit what the wallet holds, up to ``amount``: min(balance, amount), under one lock of the
+    wallet row. None (nothing written) when the customer has no wallet in ``currency`` or it is
+    empty. Raises like ``wallet_ledger_entry_create`` (IdempotencyKeyReused for a used key)."""
+    _check_entry(
+        currency=currency,
+        amount=amount,
+        reason=reason,
+        idempotency_key=idempotency_key,
+        event_type=event_type,
+    )
+    request_hash = None
+    try:
+        with transaction.atomic():
+            wallet = Wallet.objects.select_for_update().filter(customer=customer, currency=currency).first()
+            if wallet is None or wallet.balance == 0:
+                return None
+            taken = min(wallet.balance, amount)
+            request_hash = _entry_request_hash(
+                currency=currency,
+                amount=taken,
+                is_credit=False,
                 event_type=event_type,
                 reason=reason,
                 reference_object_id=reference_object_id,
                 idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                created_at=now,
             )
-            entry.save(force_insert=True)
-            wallet.balance = after
-            wallet.entry_count = entry.seq
-            wallet.updated_at = now
-            wallet.save(update_fields=["balance", "entry_count", "updated_at"])
-            _emit_wallet_events(wallet=wallet, entry=entry)
+            return _append_entry(
+                wallet=wallet,
+                customer=customer,
+                amount=taken,
+                is_credit=False,
+                event_type=event_type,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                request_hash=request_hash,
+                reference_object_id=reference_object_id,
+            )
     except IntegrityError:
         if idempotency_key is not None:
             _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
         raise
-    return LedgerWrite(wallet=wallet, entry=entry)
 
 
 def ledger_entry_webhook_data(entry: LedgerEntry) -> dict:

@@ -30,8 +30,8 @@ from metering.models import (
 )
 from metering.services.license_keys import license_key_issue_for_payment
 from metering.services.notify import emit
-from wallets.models import REASON_MAX_LENGTH, EventType, Wallet
-from wallets.services import supported_currencies, wallet_credit, wallet_debit
+from wallets.models import REASON_MAX_LENGTH, EventType
+from wallets.services import supported_currencies, wallet_credit, wallet_debit, wallet_debit_up_to
 
 # A failed charge is retried after these delays (then the payment stays failed for good).
 RETRY_DELAYS = (timedelta(hours=1), timedelta(hours=6), timedelta(days=1), timedelta(days=3))
@@ -47,27 +47,20 @@ class RefundExceedsPayment(InvalidRequestParameters):
 
 
 def _wallet_debit_up_to(*, payment: Payment, amount: int, reason: str) -> int:
-    """Debit min(balance, amount) from the customer's wallet in the payment's currency."""
+    """Debit min(balance, amount) from the customer's wallet in the payment's currency (the wallet
+    row is locked once, by the ledger write)."""
     if payment.currency not in supported_currencies():
         return 0
-    wallet = (
-        Wallet.objects.select_for_update()
-        .filter(customer_id=payment.customer_id, currency=payment.currency)
-        .first()
-    )
-    if wallet is None or wallet.balance == 0:
-        return 0
-    taken = min(wallet.balance, amount)
-    wallet_debit(
+    write = wallet_debit_up_to(
         customer=payment.customer,
         currency=payment.currency,
-        amount=taken,
+        amount=amount,
         event_type=EventType.PAYMENT,
         reference_object_id=payment.id,
         reason=reason,
         idempotency_key=f"payment:{payment.id}",
     )
-    return taken
+    return 0 if write is None else write.entry.amount
 
 
 def invoice_settle(
