@@ -244,6 +244,7 @@ def webhook_endpoint_create(
     try:
         with transaction.atomic():
             endpoint.save(force_insert=True)
+            _forget_endpoints()
     except IntegrityError:
         if idempotency_key is None:
             raise
@@ -280,6 +281,7 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, **changes) -> WebhookE
         endpoint.updated_at = timezone.now()
         validate_fields(endpoint)
         endpoint.save(update_fields=[*changes, "updated_at"])
+        _forget_endpoints()
         if endpoint.disabled and not was_disabled:
             _fail_pending_deliveries(endpoint=endpoint, reason="The endpoint was disabled.")
     return endpoint
@@ -314,6 +316,7 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint) -> None:
     """Remove the endpoint from the API; its delivery log stays (admin shows it), pending ones fail."""
     now = timezone.now()
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(deleted_at=now, updated_at=now)
+    _forget_endpoints()
     endpoint.deleted_at = endpoint.updated_at = now
     _fail_pending_deliveries(endpoint=endpoint, reason="The endpoint was deleted.")
 
@@ -354,24 +357,79 @@ _ENABLED_ENDPOINTS_SQL = (
 )
 
 
+class _TransactionEndpoints:
+    """The enabled endpoints ``(id, filter_types)`` per business that one transaction has read.
+
+    A transaction that emits several events (billing a period emits three) reads its business's
+    endpoints once. The object lives on the connection and is registered as the transaction's
+    on-commit callback: committing runs it, which drops it; a rollback (of the transaction, or of
+    the savepoint it was registered in) discards the callback, and a cache whose callback is no
+    longer registered is not used. Every endpoint service drops it too (``_forget_endpoints``),
+    so an endpoint created, changed or deleted in the transaction counts for its next events.
+    Outside a transaction nothing is cached.
+    """
+
+    __slots__ = ("alias", "rows")
+    attribute = "_dodo_webhook_endpoints"
+
+    def __init__(self, alias: str):
+        self.alias = alias
+        self.rows: dict[str, list[tuple[str, list]]] = {}
+
+    def __call__(self) -> None:  # on commit
+        connection = connections[self.alias]
+        if getattr(connection, self.attribute, None) is self:
+            setattr(connection, self.attribute, None)
+
+    @classmethod
+    def current(cls, connection) -> "_TransactionEndpoints | None":
+        """This transaction's cache (made and registered on first use); None outside one."""
+        if not connection.in_atomic_block:
+            return None
+        cache = getattr(connection, cls.attribute, None)
+        if cache is None or not any(func is cache for _, func, _ in connection.run_on_commit):
+            cache = cls(connection.alias)
+            connection.on_commit(cache)
+            setattr(connection, cls.attribute, cache)
+        return cache
+
+
+def _forget_endpoints() -> None:
+    """Endpoints changed: the transaction's next event reads them again."""
+    connection = connections[router.db_for_write(WebhookEndpoint)]
+    setattr(connection, _TransactionEndpoints.attribute, None)
+
+
+def _enabled_endpoints(business_id: str) -> list[tuple[str, list]]:
+    connection = connections[router.db_for_write(WebhookEndpoint)]
+    cache = _TransactionEndpoints.current(connection)
+    if cache is not None and business_id in cache.rows:
+        return cache.rows[business_id]
+    with connection.cursor() as cursor:
+        cursor.execute(_ENABLED_ENDPOINTS_SQL, [business_id])
+        rows = []
+        for endpoint_id, filter_types in cursor.fetchall():
+            if isinstance(filter_types, str):  # SQLite hands JSON back as text, PostgreSQL decodes it
+                filter_types = json.loads(filter_types)
+            rows.append((endpoint_id, filter_types))
+    if cache is not None:
+        cache.rows[business_id] = rows
+    return rows
+
+
 def _endpoints_wanting(*, business_id: str, event_type: str) -> list[str]:
     """Ids of the business's enabled endpoints whose filter is empty or names ``event_type``.
 
     This runs on every ledger write, with the wallet's row lock held, so it is one statement on
-    the partial index ``webhookendpoint_enabled`` sent as plain SQL: building it through the ORM
-    costs several times the database round trip.
+    the partial index ``webhookendpoint_enabled`` sent as plain SQL (building it through the ORM
+    costs several times the database round trip), and once per transaction and business
+    (``_TransactionEndpoints``).
     """
-    connection = connections[router.db_for_write(WebhookEndpoint)]
-    with connection.cursor() as cursor:
-        cursor.execute(_ENABLED_ENDPOINTS_SQL, [business_id])
-        rows = cursor.fetchall()
-    wanting = []
-    for endpoint_id, filter_types in rows:
-        if isinstance(filter_types, str):  # SQLite hands JSON back as text, PostgreSQL decodes it
-            filter_types = json.loads(filter_types)
-        if not filter_types or event_type in filter_types:
-            wanting.append(endpoint_id)
-    return wanting
+    return [
+        endpoint_id
+        for endpoint_id, filter_types in _enabled_endpoints(business_id)
+        if not filter_types or event_type in filter_types
+    ]
 
 
 def webhook_event_emit(*, business, event_type: str, data) -> None:
@@ -381,8 +439,9 @@ def webhook_event_emit(*, business, event_type: str, data) -> None:
     types (with a ``payload_type`` key), or a zero-argument callable that returns it; a callable is
     only called when some endpoint wants the event, so hot paths pay nothing to build it.
 
-    When no enabled endpoint of the business wants ``event_type`` this costs one indexed query and
-    writes nothing. An unknown ``event_type`` raises ValueError (a programming error).
+    When no enabled endpoint of the business wants ``event_type`` this costs one indexed query (the
+    first event of a transaction; later ones reuse its answer) and writes nothing. An unknown
+    ``event_type`` raises ValueError (a programming error).
     """
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type {event_type!r}")

@@ -6,8 +6,11 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from dodo_billing.errors import InvalidRequestParameters
+from dodo_billing.models import WebhookEvent
+from dodo_billing.webhooks import webhook_endpoint_create
 from metering.ingestion import EventIn
 from metering.models import (
     GatewayCharge,
@@ -245,6 +248,37 @@ def test_billing_a_period_twice_does_nothing_the_second_time(subscribed, custome
     assert Invoice.objects.filter(subscription=subscribed).count() == 1
     assert LedgerEntry.objects.filter(customer=customer, is_credit=False).count() == 1
     assert GatewayCharge.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_wallet_paid_period_locks_the_wallet_once_and_reads_the_endpoints_once(
+    subscribed, customer, monkeypatch
+):
+    """The period's three events (ledger entry, payment, renewal) are all recorded, for one read of
+    the business's endpoints; the wallet row is locked once, and the ledger's idempotency key is
+    not looked up (its insert succeeds)."""
+    monkeypatch.setattr("dodo_billing.webhooks.webhook_deliveries_enqueue", lambda delivery_ids: None)
+    endpoint = webhook_endpoint_create(business=subscribed.business, url="https://example.com/hooks")
+    wallet_credit(customer=customer, currency="USD", amount=100_00)
+    before = list(WebhookEvent.objects.values_list("pk", flat=True))
+    subscribed.refresh_from_db()
+    with CaptureQueriesContext(connection) as captured:
+        invoice = subscription_bill_period(
+            subscription_id=subscribed.id,
+            period_start=subscribed.previous_billing_date,
+            now=T0 + timedelta(days=40),
+        )
+    assert invoice.wallet_applied == invoice.subtotal == 500 and invoice.amount_due == 0
+    sqls = [query["sql"] for query in captured.captured_queries]
+    assert sum('"wallets_wallet"' in sql and "FOR UPDATE" in sql for sql in sqls) == 1
+    assert not [sql for sql in sqls if sql.startswith("SELECT") and '"wallets_ledgerentry"' in sql]
+    assert sum('"dodo_billing_webhookendpoint"' in sql for sql in sqls) == 1
+    sent = WebhookEvent.objects.filter(deliveries__endpoint=endpoint).exclude(pk__in=before)
+    assert sorted(sent.values_list("type", flat=True)) == [
+        "payment.succeeded",
+        "subscription.renewed",
+        "wallet.ledger_entry.created",
+    ]
 
 
 @pytest.mark.postgres
