@@ -254,37 +254,42 @@ def wallet_debit_up_to(
         idempotency_key=idempotency_key,
         event_type=event_type,
     )
-    request_hash = None
-    try:
-        with transaction.atomic():
-            wallet = Wallet.objects.select_for_update().filter(customer=customer, currency=currency).first()
-            if wallet is None or wallet.balance == 0:
-                return None
-            taken = min(wallet.balance, amount)
-            request_hash = _entry_request_hash(
-                currency=currency,
-                amount=taken,
-                is_credit=False,
-                event_type=event_type,
-                reason=reason,
-                reference_object_id=reference_object_id,
-                idempotency_key=idempotency_key,
-            )
-            return _append_entry(
-                wallet=wallet,
-                customer=customer,
-                amount=taken,
-                is_credit=False,
-                event_type=event_type,
-                reason=reason,
-                idempotency_key=idempotency_key,
-                request_hash=request_hash,
-                reference_object_id=reference_object_id,
-            )
-    except IntegrityError:
-        if idempotency_key is not None:
-            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
-        raise
+    # The lock is taken in the caller's transaction (no savepoint for a customer without funds);
+    # only the write has a savepoint, to answer a reused key after its insert fails.
+    with transaction.atomic(savepoint=False):
+        wallet = Wallet.objects.select_for_update().filter(customer=customer, currency=currency).first()
+        if wallet is None or wallet.balance == 0:
+            return None
+        taken = min(wallet.balance, amount)
+        request_hash = _entry_request_hash(
+            currency=currency,
+            amount=taken,
+            is_credit=False,
+            event_type=event_type,
+            reason=reason,
+            reference_object_id=reference_object_id,
+            idempotency_key=idempotency_key,
+        )
+        try:
+            with transaction.atomic():
+                return _append_entry(
+                    wallet=wallet,
+                    customer=customer,
+                    amount=taken,
+                    is_credit=False,
+                    event_type=event_type,
+                    reason=reason,
+                    idempotency_key=idempotency_key,
+                    request_hash=request_hash,
+                    reference_object_id=reference_object_id,
+                )
+        except IntegrityError as error:
+            failed = error
+    # Raised outside the savepoint-less block, which would otherwise doom the caller's transaction:
+    # the failed insert was rolled back to its savepoint, so the transaction stays usable.
+    if idempotency_key is not None:
+        _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+    raise failed
 
 
 def ledger_entry_webhook_data(entry: LedgerEntry) -> dict:
