@@ -8,11 +8,14 @@ Status policy (docs/api.md has the full table):
 - 422 INVALID_QUERY_PARAMS: bad query parameters (page_size, page_number, dates, enums).
 - 400: well-formed but not acceptable (INSUFFICIENT_WALLET_FUNDS, UNSUPPORTED_CURRENCY, …).
 - 409: conflicts such as a reused idempotency key.
+- 503 SERVICE_UNAVAILABLE (retryable, ``retry-after: 1``): the database was unreachable or gave up
+  on the transaction; nothing was written.
 Non-transient errors carry ``x-should-retry: false`` so the SDK does not repeat them.
 """
 
 import logging
 
+from django import db
 from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import RequestDataTooBig
@@ -104,5 +107,19 @@ def exception_handler(exc, context):
         )
     if isinstance(exc, drf.APIException):
         return error_response(exc.status_code, {"code": "INVALID_REQUEST", "message": str(exc.detail)})
+    if isinstance(exc, db.OperationalError | db.InterfaceError):
+        # The database is unreachable (restarting, failing over) or gave up on this transaction
+        # (deadlock, serialization failure, timeout). The transaction was rolled back, nothing was
+        # written: the client may repeat the request, with the same idempotency key for a write.
+        logger.warning("Database unavailable in %s: %s", context.get("view").__class__.__name__, exc)
+        return error_response(
+            503,
+            {
+                "code": "SERVICE_UNAVAILABLE",
+                "message": "The service is briefly unavailable; retry the request.",
+            },
+            retryable=True,
+            headers={"retry-after": "1"},
+        )
     logger.exception("Unhandled error in %s", context.get("view").__class__.__name__)
     return error_response(500, {"code": "INTERNAL_SERVER_ERROR", "message": "Internal server error"})
