@@ -74,4 +74,49 @@
   document.addEventListener("DOMContentLoaded", function () { drawCharts(document); });
   document.addEventListener("htmx:afterSwap", function (event) { drawCharts(event.target); });
   window.dodoDrawCharts = drawCharts;
+
+  // A select with data-autosubmit submits its form when changed (rows per page).
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[data-autosubmit]") && event.target.form) event.target.form.submit();
+  });
+
+  // Bootstrap tooltips for [data-bs-toggle=tooltip], also in table blocks that htmx swaps in.
+  function enableTooltips(root) {
+    if (!window.bootstrap) return;
+    root.querySelectorAll('[data-bs-toggle="tooltip"]').forEach(function (el) {
+      window.bootstrap.Tooltip.getOrCreateInstance(el);
+    });
+  }
+  document.addEventListener("DOMContentLoaded", function () { enableTooltips(document); });
+  document.addEventListener("htmx:afterSwap", function (event) { enableTooltips(event.target); });
+
+  // The refund dialog: filled in from the data-* attributes of the button that opened it.
+  document.addEventListener("show.bs.modal", function (event) {
+    if (event.target.id !== "refund-modal" || !event.relatedTarget) return;
+    var data = event.relatedTarget.dataset;
+    var form = event.target.querySelector("[data-refund-form]");
+    form.action = data.refundUrl;
+    form.reset();
+    form.querySelectorAll("button[type=submit]").forEach(function (b) { b.disabled = false; });
+    var fields = {
+      "payment-id": data.paymentId,
+      "currency": data.currency,
+      "refundable": data.refundable,
+      "refundable-gateway": data.refundableGateway
+    };
+    Object.keys(fields).forEach(function (name) {
+      form.querySelectorAll('[data-refund-field="' + name + '"]').forEach(function (el) {
+        el.textContent = fields[name];
+      });
+    });
+  });
+  document.addEventListener("shown.bs.modal", function (event) {
+    if (event.target.id === "refund-modal") event.target.querySelector("#refund-amount").focus();
+  });
+
+  // Portal: the active tab of the scrolling navigation is in view on narrow screens.
+  document.addEventListener("DOMContentLoaded", function () {
+    var active = document.querySelector(".portal-nav .active");
+    if (active) active.scrollIntoView({inline: "center", block: "nearest"});
+  });
 })();

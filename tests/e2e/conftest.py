@@ -52,8 +52,10 @@ def anonymous_page(browser, live_server):
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1366, "height": 900})
     context.set_default_timeout(10_000)
     page = context.new_page()
+    violations = watch_for_policy_violations(page)
     yield page
     context.close()
+    assert not violations, violations
 
 
 @pytest.fixture
@@ -76,8 +78,23 @@ def page(browser, live_server, staff_user):
         ]
     )
     page = context.new_page()
+    violations = watch_for_policy_violations(page)
     yield page
     context.close()
+    assert not violations, violations
+
+
+def watch_for_policy_violations(page) -> list[str]:
+    """Collect what Chromium refuses under our Content-Security-Policy (an inline script or
+    handler, a script from elsewhere) while a test browses: every test then asserts none."""
+    violations: list[str] = []
+
+    def on_console(message) -> None:
+        if "Content Security Policy" in message.text:
+            violations.append(message.text)
+
+    page.on("console", on_console)
+    return violations
 
 
 def screenshot(page, name: str) -> Path:
