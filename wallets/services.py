@@ -257,7 +257,10 @@ def wallet_debit_up_to(
     # The lock is taken in the caller's transaction (no savepoint for a customer without funds);
     # only the write has a savepoint, to answer a reused key after its insert fails.
     with transaction.atomic(savepoint=False):
-        wallet = Wallet.objects.select_for_update().filter(customer=customer, currency=currency).first()
+        # No ordering: the model's default one would join the customer, and FOR UPDATE lock its row.
+        wallet = (
+            Wallet.objects.select_for_update().filter(customer=customer, currency=currency).order_by().first()
+        )
         if wallet is None or wallet.balance == 0:
             return None
         taken = min(wallet.balance, amount)

@@ -83,6 +83,8 @@ def test_the_wallet_is_locked_once_and_the_key_not_looked_up_before_the_insert(c
             write()
         assert wallet_locks(captured.captured_queries) == 1
         assert key_lookups(captured.captured_queries) == 0
+        # Only the wallet row is locked: no join (and so no lock) on the customer's row.
+        assert not [q for q in captured.captured_queries if '"customers_customer"' in q["sql"]]
 
 
 def test_a_reused_key_is_looked_up_after_the_insert_fails_and_the_transaction_goes_on(customer):
