@@ -250,6 +250,15 @@ def webhook_checks(stack: Stack, business: str, receiver: WebhookReceiver, kills
     assert len(received) - len(events) <= kills
 
 
+def recovered(stack: Stack, data: dict, receiver: WebhookReceiver, kills: int) -> None:
+    """Wait until every period is billed, then run the billing and webhook checks."""
+    subscriptions = data["subscriptions"]
+    wait_until(lambda: invoices(stack, subscriptions) == len(subscriptions), 120, what="every period billed")
+    billing_checks(stack, data["business"], subscriptions)
+    webhook_checks(stack, data["business"], receiver, kills=kills)
+    receiver.close()
+
+
 def test_celery_worker_killed_during_billing_and_webhook_delivery(stack):
     receiver = WebhookReceiver(delay=0.1)  # slow answers: a kill lands while a worker waits
     data = stack.script("billing-business", name="Kill worker", subscriptions=24, webhook_url=receiver.url)
@@ -264,16 +273,7 @@ def test_celery_worker_killed_during_billing_and_webhook_delivery(stack):
     second.wait_for("Webhook delivery", count=3, timeout=90)
     second.kill()  # this time in the middle of webhook deliveries
     third = stack.worker()
-    started = time.monotonic()
-    wait_until(
-        lambda: invoices(stack, subscriptions) == len(subscriptions), 120, what="every period to be billed"
-    )
-    print(f"all billed {time.monotonic() - started:.1f} s after the fault")
-    billing_checks(stack, data["business"], subscriptions)
-    started = time.monotonic()
-    webhook_checks(stack, data["business"], receiver, kills=2)
-    print(f"webhooks done {time.monotonic() - started:.1f} s after billing")
-    receiver.close()
+    recovered(stack, data, receiver, kills=2)
     for process in (third, beat):
         process.stop()
 
@@ -289,17 +289,6 @@ def test_redis_restarted_during_billing(stack):
     assert invoices(stack, subscriptions) < len(subscriptions), "billing was over before the restart"
     time.sleep(2)
     stack.redis.start()
-    started = time.monotonic()
-    wait_until(
-        lambda: invoices(stack, subscriptions) == len(subscriptions),
-        120,
-        what="every period to be billed after the broker came back",
-    )
-    print(f"all billed {time.monotonic() - started:.1f} s after the fault")
-    billing_checks(stack, data["business"], subscriptions)
-    started = time.monotonic()
-    webhook_checks(stack, data["business"], receiver, kills=0)
-    print(f"webhooks done {time.monotonic() - started:.1f} s after billing")
-    receiver.close()
+    recovered(stack, data, receiver, kills=0)
     for process in (worker, beat):
         process.stop()
