@@ -33,6 +33,8 @@ from wallets.services import supported_currencies
 
 LEDGER_PAGE_SIZE = 25
 
+BILLING_PAGE_SIZE = 25  # payments, and refunds, per page of the billing history
+
 
 def _render(request, template, context=None, status=200):
     session = request.portal_session
@@ -115,8 +117,14 @@ def billing(request):
         request,
         "portal/billing.html",
         {
-            "payments": list(selectors.portal_payment_list(customer=customer)[:200]),
-            "refunds": list(selectors.portal_refund_list(customer=customer)[:200]),
+            # Newest first, a page at a time; an out-of-range or malformed page number shows the
+            # nearest page instead of an error.
+            "payments": Paginator(
+                selectors.portal_payment_list(customer=customer), BILLING_PAGE_SIZE
+            ).get_page(request.GET.get("page")),
+            "refunds": Paginator(selectors.portal_refund_list(customer=customer), BILLING_PAGE_SIZE).get_page(
+                request.GET.get("refunds_page")
+            ),
             "page": "billing",
         },
     )

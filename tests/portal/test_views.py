@@ -252,6 +252,33 @@ def test_wallet_ledger_shows_before_and_after(portal_client, history):
     assert portal_client.get(reverse("portal:wallet") + "?currency=XXX&page=abc").status_code == 200
 
 
+def test_billing_history_pages_through_every_payment(portal_client, business, customer):
+    """No cap: 30 payments are two pages of 25 and 5, newest first, and nothing is left out."""
+    from portal.views import BILLING_PAGE_SIZE
+    from tests.metering.test_payments_api import card, one_time_product, purchase, use_sandbox
+
+    use_sandbox(business)
+    product = one_time_product(business, price=700, name="Pack")
+    method = card(customer)
+    ids = [purchase(business, customer, product=product, payment_method=method).id for _ in range(30)]
+    url = reverse("portal:billing")
+
+    def shown(query):
+        html = portal_client.get(url + query).content.decode()
+        return [pid for pid in ids if f'data-payment-id="{pid}"' in html], html
+
+    first, html = shown("")
+    assert len(first) == BILLING_PAGE_SIZE == 25
+    assert "Page 1 of 2" in html and 'rel="next" href="?page=2"' in html and 'rel="prev"' not in html
+    second, html = shown("?page=2")
+    assert len(second) == 5 and 'rel="prev" href="?page=1"' in html
+    assert sorted(first + second) == sorted(ids)  # every payment, once
+    assert shown("?page=99")[0] == second  # past the end: the last page
+    assert shown("?page=abc")[0] == first  # not a number: the first page
+    # The refunds' page number is a parameter of its own; the payments' one is kept beside it.
+    assert shown("?page=2&refunds_page=3")[0] == second
+
+
 def test_license_keys_page_has_copy_buttons(portal_client, customer, history):
     key = LicenseKey.objects.get(customer=customer)
     html = portal_client.get(reverse("portal:license-keys")).content.decode()
