@@ -10,17 +10,18 @@ and a max of tokens, each with a price per unit and a free threshold — all anc
 wallet; every customer has a sandbox test card.
 
 Then two real Celery worker processes (``--pool=solo``, on Redis) bill them: the benchmark sends
-the beat task ``bill_due_subscriptions`` once, which enqueues one ``bill_subscription_period`` task
-per subscription-period, and measures the time until every period has its invoice. Each task runs
-the real billing transaction: lock the subscription, one usage query for its three meters, the
-invoice and its lines, included credits, the wallet debit, the sandbox charge, the next period.
+the beat task ``bill_due_subscriptions`` once, which enqueues one ``bill_subscription_periods``
+task per 25 subscription-periods, and measures the time until every period has its invoice. Each
+period is the real billing transaction of its own: lock the subscription, one usage query for its
+three meters, the invoice and its lines, included credits, the wallet debit, the sandbox charge,
+the next period.
 
 It also reads, from /proc, the CPU time the two workers and their PostgreSQL backends spent on the
 first run (per subscription-period), and how busy the machine's CPUs were meanwhile from whatever
 ran on them: the time depends on what else the machine is doing, the CPU per period much less.
 
-Then the re-run: the beat task again (nothing is due any more) and, on top, a second copy of every
-``bill_subscription_period`` task (as if every message were delivered twice); afterwards it checks
+Then the re-run: the beat task again (nothing is due any more) and, on top, every period's billing
+message once more (as if every message were delivered twice); afterwards it checks
 that nothing was billed twice — one invoice per subscription-period, at most one wallet debit per
 customer, one gateway charge per payment, the ledger reconciles — and exits non-zero otherwise.
 
@@ -509,7 +510,7 @@ def main() -> int:
 
     from dodo_billing.celery import app
     from dodo_billing.models import Business
-    from metering.tasks import bill_due_subscriptions, bill_subscription_period
+    from metering.tasks import PERIODS_PER_TASK, bill_due_subscriptions, enqueue_billing
 
     conn = psycopg.connect(url, autocommit=True)
     business = Business.objects.get(id=marker["business_id"])
@@ -545,7 +546,8 @@ def main() -> int:
     common.print_machine(
         context,
         f"   load average {load_before}",
-        f"workers: {args.workers} × celery --pool=solo on {args.broker_url}",
+        f"workers: {args.workers} × celery --pool=solo on {args.broker_url}, "
+        f"{PERIODS_PER_TASK} subscription-periods per task message",
     )
     print()
 
@@ -578,14 +580,15 @@ def main() -> int:
         wait_idle(app, args.broker_url)
         rerun_started = time.monotonic()
         bill_due_subscriptions.delay()
-        rows = conn.execute("SELECT id, previous_billing_date FROM metering_subscription").fetchall()
-        for subscription_id, _ in rows:  # every task of the first run, delivered once more
-            bill_subscription_period.delay(subscription_id, ANCHOR.isoformat())
+        rows = conn.execute("SELECT id FROM metering_subscription ORDER BY id").fetchall()
+        # Every period of the first run delivered once more, in messages as the beat task sends them.
+        messages = enqueue_billing([(subscription_id, ANCHOR) for (subscription_id,) in rows])
         wait_idle(app, args.broker_url)
         rerun = time.monotonic() - rerun_started
         second_summary = summary(conn)
         print(
-            f"Re-run:     beat task again + {len(rows):,} duplicate period tasks in {rerun:.1f} s: "
+            f"Re-run:     beat task again + {len(rows):,} periods delivered again ({messages:,} task messages) "
+            f"in {rerun:.1f} s: "
             f"{second_summary['invoices'] - first_summary['invoices']} new invoices, "
             f"{second_summary['debits'] - first_summary['debits']} new debits, "
             f"{second_summary['charges'] - first_summary['charges']} new charges"
