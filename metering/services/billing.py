@@ -42,7 +42,11 @@ from metering.models import (
     TimeInterval,
 )
 from metering.periods import period_bounds, shift
-from metering.selectors.usage import meters_usage
+from metering.selectors.billing import (
+    billing_meters_usage,
+    subscription_lock_for_billing,
+    subscription_priced_meters,
+)
 from metering.services.notify import emit
 from metering.services.payments import invoice_settle
 
@@ -477,10 +481,10 @@ def _invoice_lines(
                 amount=fixed_amount,
             )
         )
-    priced_meters = list(subscription.subscription_meters.select_related("meter").order_by("position"))
-    usage = meters_usage(
+    priced_meters = subscription_priced_meters(subscription_id=subscription.pk)
+    usage = billing_meters_usage(
         meters=[priced.meter for priced in priced_meters],
-        customer=subscription.customer,
+        customer_id=subscription.customer_id,
         start=start,
         end=end,
     )
@@ -544,21 +548,11 @@ def subscription_bill_period(*, subscription_id: str, period_start: datetime, no
     there is nothing to do (already billed, not due yet, or the subscription is not billable)."""
     now = now or timezone.now()
     with transaction.atomic():
-        # The conditions are part of the locking query: PostgreSQL re-checks them on the newest
-        # version of the row once the lock is granted, so a period billed meanwhile by another
-        # worker finds no row. A period that is not due locks nothing, so a duplicate delivery
-        # writes nothing (no WAL, no commit to flush).
-        subscription = (
-            Subscription.objects.select_for_update(of=("self",))
-            .select_related("product", "customer", "business", "payment_method")
-            .filter(
-                pk=subscription_id,
-                status__in=BILLABLE_STATUSES,
-                previous_billing_date=period_start,
-                next_billing_date__lte=now,
-            )
-            .order_by()
-            .first()
+        # The conditions are part of the locking query: a period billed meanwhile by another worker
+        # finds no row, and a period that is not due locks nothing, so a duplicate delivery writes
+        # nothing (no WAL, no commit to flush).
+        subscription = subscription_lock_for_billing(
+            subscription_id=subscription_id, period_start=period_start, now=now
         )
         if subscription is None:
             return None

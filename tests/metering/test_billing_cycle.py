@@ -21,6 +21,12 @@ from metering.models import (
     SubscriptionStatus,
 )
 from metering.periods import period_bounds
+from metering.selectors.billing import (
+    billing_meters_usage,
+    subscription_lock_for_billing,
+    subscription_priced_meters,
+)
+from metering.selectors.usage import meters_usage
 from metering.services import events_insert, meter_create
 from metering.services.billing import (
     payment_method_create,
@@ -250,6 +256,7 @@ def test_billing_a_period_twice_does_nothing_the_second_time(subscribed, custome
     assert GatewayCharge.objects.count() == 1
 
 
+@pytest.mark.postgres  # SQLite has no row locks (no FOR UPDATE to count)
 @pytest.mark.django_db(transaction=True)
 def test_a_wallet_paid_period_locks_the_wallet_once_and_reads_the_endpoints_once(
     subscribed, customer, monkeypatch
@@ -513,3 +520,77 @@ def test_a_free_trial_comes_first_then_periods_run_from_its_end(sandbox, custome
     invoice = bill(subscription, now=T0 + timedelta(days=60))
     assert (invoice.period_start, invoice.subtotal, invoice.payment.status) == (trial_end, 900, "succeeded")
     assert subscription.expires_at == datetime(2027, 2, 14, 9, 0, tzinfo=UTC)
+
+
+# --- billing's compiled reads ---------------------------------------------------------------------
+
+
+def test_billing_usage_equals_meters_usage(sandbox, customer, make_customer, tokens_meter, calls_meter):
+    """Billing's usage query (compiled once per set of meters, then reused with new values) gives
+    what metering.selectors.usage.meters_usage gives, for every aggregation, customer and period."""
+    biggest = meter_create(
+        business=sandbox,
+        name="Largest",
+        event_name="llm",
+        measurement_unit="tokens",
+        aggregation={"type": "max", "key": "tokens"},
+    )
+    newest = meter_create(
+        business=sandbox,
+        name="Newest",
+        event_name="llm",
+        measurement_unit="tokens",
+        aggregation={"type": "last", "key": "tokens"},
+    )
+    other = make_customer()
+    day = timedelta(days=1)
+    for who, scale in ((customer, 1), (other, 3)):
+        send(
+            sandbox,
+            who,
+            "llm",
+            [
+                (T0 + day, {"model": "gpt-4", "tokens": 1500 * scale}),
+                (T0 + 2 * day, {"model": "gpt-4", "tokens": "12"}),  # a string: not a number
+                (T0 + 3 * day, {"model": "gpt-3.5", "tokens": 99 * scale}),  # filtered out of the sum
+                (T0 + 40 * day, {"model": "gpt-4", "tokens": 7}),  # after the period
+            ],
+        )
+        send(sandbox, who, "api", [(T0 + day + timedelta(minutes=i), {}) for i in range(2 * scale)])
+    meters = [tokens_meter, calls_meter, biggest, newest]
+    periods = [(T0, T0 + 30 * day), (T0 + 10 * day, T0 + 20 * day), (T0, T0 + 50 * day)]
+    for who in (customer, other):
+        for start, end in periods:
+            expected = meters_usage(meters=meters, customer=who, start=start, end=end)
+            assert billing_meters_usage(meters=meters, customer_id=who.id, start=start, end=end) == expected
+            assert billing_meters_usage(meters=meters[1:2], customer_id=who.id, start=start, end=end) == {
+                calls_meter.id: expected[calls_meter.id]
+            }
+    assert billing_meters_usage(meters=meters, customer_id=other.id, start=T0, end=T0 + 30 * day) == {
+        tokens_meter.id: Decimal(4500),
+        calls_meter.id: Decimal(6),
+        biggest.id: Decimal(4500),
+        newest.id: Decimal(297),
+    }
+
+
+def test_the_compiled_locking_query_finds_only_a_due_billable_period(subscribed):
+    start, end = subscribed.previous_billing_date, subscribed.next_billing_date
+    with transaction.atomic():
+        found = subscription_lock_for_billing(subscription_id=subscribed.id, period_start=start, now=end)
+        assert found.pk == subscribed.pk
+        # With its related rows, read in the same query.
+        assert (found.product.pk, found.customer.pk, found.business.pk) == (
+            subscribed.product_id,
+            subscribed.customer_id,
+            subscribed.business_id,
+        )
+        assert found.payment_method.card_number == GOOD_CARD
+        not_ended = subscription_lock_for_billing(
+            subscription_id=subscribed.id, period_start=start, now=end - timedelta(seconds=1)
+        )
+        other_period = subscription_lock_for_billing(subscription_id=subscribed.id, period_start=end, now=end)
+        unknown = subscription_lock_for_billing(subscription_id="sub_unknown", period_start=start, now=end)
+    assert not_ended is None and other_period is None and unknown is None
+    meters = subscription_priced_meters(subscription_id=subscribed.id)
+    assert [(m.position, m.meter.name) for m in meters] == [(0, "GPT-4 tokens"), (1, "API calls")]

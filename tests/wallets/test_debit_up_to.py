@@ -72,6 +72,7 @@ def test_a_reused_key_is_answered_and_writes_nothing(customer):
     assert LedgerEntry.objects.filter(customer=customer).count() == 2
 
 
+@pytest.mark.postgres  # SQLite has no row locks (no FOR UPDATE to count)
 def test_the_wallet_is_locked_once_and_the_key_not_looked_up_before_the_insert(customer):
     wallet_credit(customer=customer, currency="USD", amount=1000)
     for write in (
