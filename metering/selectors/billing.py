@@ -7,14 +7,18 @@ Usage history (``subscription_usage_history``) lists one item per billing period
   the same two functions billing will use when the period ends.
 """
 
+import itertools
 import json
+import logging
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from django.db import connections
+from django.db import DatabaseError, connections, transaction
 from django.db.models import Max, Prefetch
 from django.db.models.query import get_related_populators
+from psycopg import errors as pg_errors
 
 from dodo_billing.errors import InvalidQueryParams, NotFound
 from dodo_billing.filtersets import apply_filters
@@ -33,6 +37,8 @@ from metering.models import (
     SubscriptionMeter,
 )
 from metering.selectors.usage import meter_aggregate, meter_usage, usage_number
+
+logger = logging.getLogger(__name__)
 
 # --- products -------------------------------------------------------------------------------------
 
@@ -309,8 +315,19 @@ def _placeholders(name: str, values: dict) -> dict:
     return placeholders
 
 
+_PLACEHOLDER = re.compile(r"%%|%s")
+_statement_numbers = itertools.count(1)
+
+
 class _Compiled:
-    """One compiled statement: its SQL, parameters, where each value goes, how rows become objects."""
+    """One compiled statement: its SQL, parameters, where each value goes, how rows become objects.
+
+    On a connection it is first sent as a server-side prepared statement (``PREPARE``, once per
+    connection), then run with ``EXECUTE``: PostgreSQL then skips parsing and, for these indexed
+    lookups, planning too (billing's locking query joins five tables: planning it took 0.8 ms of
+    the database's CPU per period). Prepared statements live as long as the connection and are
+    not undone by a rollback; if one is missing (the connection was reset), the statement fails
+    once and every statement is prepared again on the next run."""
 
     def __init__(self, queryset, using: str, placeholders: dict):
         self.using = using
@@ -332,14 +349,47 @@ class _Compiled:
             self.populators = get_related_populators(klass_info, self.compiler.select, using)
         else:
             self.columns = dict(self.compiler.annotation_col_map or {})
+        numbers = itertools.count(1)
+        self.name = f"dodo_billing_{next(_statement_numbers)}"
+        self.prepare = "PREPARE {} AS {}".format(
+            self.name, _PLACEHOLDER.sub(lambda m: "%" if m[0] == "%%" else f"${next(numbers)}", self.sql)
+        )
+        self.execute = f"EXECUTE {self.name}({', '.join(['%s'] * len(self.params))})" if self.params else None
+        self.preparable = self.execute is not None
+
+    def _prepared(self, connection) -> bool:
+        """Prepare the statement on this connection if it is not yet; False if it cannot be."""
+        if not self.preparable:
+            return False
+        connection.ensure_connection()
+        prepared = connection.__dict__.get("_dodo_prepared")
+        if prepared is None or prepared[0] is not connection.connection:  # a new connection
+            prepared = connection.__dict__["_dodo_prepared"] = (connection.connection, set())
+        if self.name not in prepared[1]:
+            try:
+                with transaction.atomic(using=self.using), connection.cursor() as cursor:
+                    cursor.execute(self.prepare)
+            except DatabaseError as error:
+                if not isinstance(error.__cause__, pg_errors.DuplicatePreparedStatement):
+                    logger.warning("%s could not be prepared; it is sent as it is", self.name, exc_info=True)
+                    self.preparable = False
+                    return False
+            prepared[1].add(self.name)
+        return True
 
     def run(self, connection, values: dict) -> list:
         params = list(self.params)
         for parameter, positions in self.slots.items():
             for index in positions:
                 params[index] = values[parameter]
+        prepared = self._prepared(connection)
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, params)
+            try:
+                cursor.execute(self.execute if prepared else self.sql, params)
+            except DatabaseError as error:
+                if isinstance(error.__cause__, pg_errors.InvalidSqlStatementName):  # the session was reset
+                    connection.__dict__.pop("_dodo_prepared", None)  # prepare again on the next run
+                raise
             rows = self.compiler.results_iter([cursor.fetchall()])
         if self.model is None:
             return [{name: row[index] for name, index in self.columns.items()} for row in rows]

@@ -5,7 +5,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dodo_billing.errors import InvalidRequestParameters
@@ -594,3 +594,24 @@ def test_the_compiled_locking_query_finds_only_a_due_billable_period(subscribed)
     assert not_ended is None and other_period is None and unknown is None
     meters = subscription_priced_meters(subscription_id=subscribed.id)
     assert [(m.position, m.meter.name) for m in meters] == [(0, "GPT-4 tokens"), (1, "API calls")]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_billing_reads_are_prepared_once_per_connection_and_again_after_a_reset(subscribed):
+    start, end = subscribed.previous_billing_date, subscribed.next_billing_date
+
+    def lock():
+        with transaction.atomic():
+            return subscription_lock_for_billing(subscription_id=subscribed.id, period_start=start, now=end)
+
+    assert lock().pk == subscribed.pk  # prepared on this connection by now
+    with CaptureQueriesContext(connection) as again:
+        assert lock().pk == subscribed.pk
+    statements = [query["sql"].split()[0] for query in again.captured_queries]
+    assert "EXECUTE" in statements and "PREPARE" not in statements
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # the session lost its prepared statements behind our back
+    with pytest.raises(DatabaseError):
+        lock()  # fails once …
+    assert lock().pk == subscribed.pk  # … and is prepared again
