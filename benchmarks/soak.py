@@ -349,11 +349,13 @@ def soak(args, data: dict, celery: list[subprocess.Popen]) -> dict:
         named.update({f"celery worker {i}": process.pid for i, process in enumerate(celery[:-1], 1)})
         named["celery beat"] = celery[-1].pid
         samples: list[tuple[float, dict]] = []
+        backlogs: list[tuple[float, int, int]] = []
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.wait(10):
                 samples.append((time.monotonic(), memory_snapshot(named, connection)))
+                backlogs.append((time.monotonic(), *backlog(data["business"])))
             connection.close()
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -372,40 +374,37 @@ def soak(args, data: dict, celery: list[subprocess.Popen]) -> dict:
             "seconds": ended - started,
             "started": started,
             "samples": samples,
+            "backlogs": backlogs,
             "final_memory": memory_snapshot(named, connection),
             "billed_during": Invoice.objects.count() - billed_before,
         }
 
 
-def wait_for_billing(business: str, timeout: float = 180) -> int:
-    """Let the workers bill every period that has ended; return how many are still unbilled."""
+def backlog(business: str) -> tuple[int, int]:
+    """(periods that have ended and are not billed, webhook deliveries not yet succeeded)."""
     from django.utils import timezone
 
+    from dodo_billing.models import WebhookDelivery
     from metering.models import Subscription
 
-    deadline = time.monotonic() + timeout
+    unbilled = Subscription.objects.filter(
+        business_id=business, period_index=0, next_billing_date__lte=timezone.now()
+    ).count()
+    return unbilled, WebhookDelivery.objects.exclude(status="succeeded").count()
+
+
+def drain(business: str, timeout: float = 900) -> tuple[float, int, int]:
+    """After the traffic: let the workers finish the billing and webhooks queued by then.
+    Returns (seconds it took, periods still unbilled, deliveries still pending)."""
+    started = time.monotonic()
     while True:
-        unbilled = Subscription.objects.filter(
-            business_id=business, period_index=0, next_billing_date__lte=timezone.now()
-        ).count()
-        if not unbilled or time.monotonic() > deadline:
-            return unbilled
+        unbilled, undelivered = backlog(business)
+        if not (unbilled or undelivered) or time.monotonic() - started > timeout:
+            return time.monotonic() - started, unbilled, undelivered
         time.sleep(2)
 
 
-def wait_for_webhooks(timeout: float = 180) -> int:
-    """Let the workers deliver every webhook event; return how many deliveries have not succeeded."""
-    from dodo_billing.models import WebhookDelivery
-
-    deadline = time.monotonic() + timeout
-    while True:
-        undelivered = WebhookDelivery.objects.exclude(status="succeeded").count()
-        if not undelivered or time.monotonic() > deadline:
-            return undelivered
-        time.sleep(2)
-
-
-def report(data: dict, measured: dict, unbilled: int, undelivered: int, receiver: WebhookReceiver) -> bool:
+def report(data: dict, measured: dict, drained: tuple[float, int, int], receiver: WebhookReceiver) -> bool:
     from metering.models import Invoice, Payment, Subscription
     from wallets.selectors import wallet_reconcile
 
@@ -445,6 +444,22 @@ def report(data: dict, measured: dict, unbilled: int, undelivered: int, receiver
         begin = after_a_minute.get(name, 0.0)
         print(f"| {name} | {begin:.1f} | {end:.1f} | {end - begin:+.1f} |")
 
+    drain_seconds, unbilled, undelivered = drained
+    backlogs = measured["backlogs"]
+    print()
+    print("Backlog during the soak, each minute (ended periods not yet billed / webhook deliveries pending):")
+    print(
+        "  "
+        + ", ".join(
+            f"{(moment - measured['started']) / 60:.0f} min: {periods}/{hooks}"
+            for moment, periods, hooks in backlogs[5::6]
+        )
+    )
+    if backlogs:
+        print(
+            f"  largest: {max(b[1] for b in backlogs)} periods / {max(b[2] for b in backlogs)} deliveries; "
+            f"drained {drain_seconds:.0f} s after the traffic stopped"
+        )
     business = data["business"]
     per_subscription = Counter(
         Invoice.objects.filter(business_id=business).values_list("subscription_id", flat=True)
@@ -500,8 +515,7 @@ def main() -> None:
     celery = start_celery(args, run_dir, log)
     try:
         measured = soak(args, data, celery)
-        unbilled = wait_for_billing(data["business"])
-        undelivered = wait_for_webhooks()
+        drained = drain(data["business"])
     finally:
         for process in celery:
             process.terminate()
@@ -511,7 +525,7 @@ def main() -> None:
     celery_log = (run_dir / "celery.log").read_text()
     if "ERROR" in celery_log or "Traceback" in celery_log:
         print(f"\nCelery log (last 2,000 characters):\n{celery_log[-2000:]}")
-    ok = report(data, measured, unbilled, undelivered, receiver)
+    ok = report(data, measured, drained, receiver)
     connection.close()
     common.keep_or_drop_database(args.database_url, args.keep_db)
     sys.exit(0 if ok else 1)

@@ -275,6 +275,17 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 CELERY_TASK_IGNORE_RESULT = True
+# Three queues, so that a burst of one kind of work cannot starve another: cycle billing and
+# payment retries on "billing", webhook deliveries on "webhooks", the rest (reconciliation,
+# e-mail) on "celery". A worker started without -Q consumes all three, taking from each in
+# turn; a busy deployment can run workers for one queue only (`celery worker -Q webhooks`).
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {"celery": {}, "billing": {}, "webhooks": {}}
+CELERY_TASK_ROUTES = {
+    "metering.tasks.*": {"queue": "billing"},
+    "dodo_billing.tasks.deliver_webhook": {"queue": "webhooks"},
+    "dodo_billing.tasks.sweep_webhook_deliveries": {"queue": "webhooks"},
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1

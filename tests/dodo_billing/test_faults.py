@@ -260,8 +260,8 @@ def recovered(stack: Stack, data: dict, receiver: WebhookReceiver, kills: int) -
 
 
 def test_celery_worker_killed_during_billing_and_webhook_delivery(stack):
-    receiver = WebhookReceiver(delay=0.1)  # slow answers: a kill lands while a worker waits
-    data = stack.script("billing-business", name="Kill worker", subscriptions=24, webhook_url=receiver.url)
+    receiver = WebhookReceiver(delay=0.02)  # slowish answers: a kill lands while a worker waits
+    data = stack.script("billing-business", name="Kill worker", subscriptions=100, webhook_url=receiver.url)
     subscriptions = data["subscriptions"]
     first = stack.worker()
     beat = stack.beat()
@@ -280,7 +280,7 @@ def test_celery_worker_killed_during_billing_and_webhook_delivery(stack):
 
 def test_redis_restarted_during_billing(stack):
     receiver = WebhookReceiver()
-    data = stack.script("billing-business", name="Restart Redis", subscriptions=24, webhook_url=receiver.url)
+    data = stack.script("billing-business", name="Restart Redis", subscriptions=150, webhook_url=receiver.url)
     subscriptions = data["subscriptions"]
     worker = stack.worker()
     beat = stack.beat()
