@@ -375,9 +375,12 @@ def wait_ready(app, count: int, timeout: float = 60) -> None:
 
 
 def queue_length(broker: str) -> int:
+    """Messages waiting in every queue the workers consume (CELERY_TASK_QUEUES)."""
     import redis
+    from django.conf import settings
 
-    return redis.Redis.from_url(broker).llen("celery")
+    client = redis.Redis.from_url(broker)
+    return sum(client.llen(name) for name in settings.CELERY_TASK_QUEUES)
 
 
 def wait_for_invoices(conn, expected: int, timeout: float = 1800) -> float:
