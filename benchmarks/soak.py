@@ -437,6 +437,12 @@ def report(data: dict, measured: dict, drained: tuple[float, int, int], receiver
         (snapshot for moment, snapshot in samples if moment - measured["started"] >= 60),
         samples[0][1] if samples else final,
     )
+    minutes = samples[5::6]  # one sample a minute (every 10 s), from the first minute on
+    if len(minutes) > 1:
+        print()
+        print("RSS (MB) each minute:")
+        for name in final:
+            print(f"  {name}: " + " ".join(f"{snapshot.get(name, 0.0):.0f}" for _, snapshot in minutes))
     print()
     print("| Process | RSS after 1 min (MB) | RSS at the end (MB) | Growth (MB) |")
     print("|---|---:|---:|---:|")
