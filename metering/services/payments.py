@@ -28,6 +28,7 @@ from metering.models import (
     Subscription,
     SubscriptionStatus,
 )
+from metering.services.inserts import insert
 from metering.services.license_keys import license_key_issue_for_payment
 from metering.services.notify import emit
 from wallets.models import REASON_MAX_LENGTH, EventType
@@ -115,12 +116,12 @@ def invoice_settle(
         wallet_amount,
         due - wallet_amount,
     )
-    invoice.save(force_insert=True)
+    insert([invoice])
     for line in lines:
         line.invoice = invoice
-    InvoiceLine.objects.bulk_create(lines)
+    insert(lines)
     if payment is not None:
-        payment.save(force_insert=True)
+        insert([payment])
         if result is None:
             _on_succeeded(payment, now)
         else:
@@ -145,15 +146,19 @@ def _apply(payment: Payment, result: GatewayResult, *, attempt: int, now: dateti
 
 def _record(payment: Payment, result: GatewayResult, *, attempt: int, now: datetime) -> None:
     """Record the attempt (once per payment and attempt) and what follows from its outcome."""
-    GatewayCharge.objects.create(
-        payment=payment,
-        attempt=attempt,
-        gateway=payment.gateway,
-        amount=payment.gateway_amount,
-        outcome=result.outcome,
-        error_code=result.error_code,
-        created_at=now,
-        updated_at=now,
+    insert(
+        [
+            GatewayCharge(
+                payment=payment,
+                attempt=attempt,
+                gateway=payment.gateway,
+                amount=payment.gateway_amount,
+                outcome=result.outcome,
+                error_code=result.error_code,
+                created_at=now,
+                updated_at=now,
+            )
+        ]
     )
     if result.outcome == "succeeded":
         _on_succeeded(payment, now)

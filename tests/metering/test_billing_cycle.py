@@ -615,3 +615,30 @@ def test_billing_reads_are_prepared_once_per_connection_and_again_after_a_reset(
     with pytest.raises(DatabaseError):
         lock()  # fails once …
     assert lock().pk == subscribed.pk  # … and is prepared again
+
+
+def test_billing_writes_its_rows_as_the_orm_does(subscribed, customer):
+    """Invoice, lines, payment and gateway charge go through metering.services.inserts: every
+    field as the ORM writes it, the lines' ids set on them, the objects saved (a later save
+    updates)."""
+    invoice = bill(subscribed)
+    stored = Invoice.objects.get(pk=invoice.pk)
+    assert (stored.subtotal, stored.amount_due, stored.period_start, stored.period_end) == (
+        invoice.subtotal,
+        invoice.amount_due,
+        invoice.period_start,
+        invoice.period_end,
+    )
+    lines = list(stored.lines.order_by("position"))
+    assert [(line.kind, line.description, line.amount) for line in lines] == [
+        ("fixed", "API Pro (usage-based fee)", 500),
+        ("usage", "GPT-4 tokens (tokens)", 0),
+        ("usage", "API calls (calls)", 0),
+    ]
+    assert lines[1].price_per_unit == Decimal(2) and lines[1].consumed_units == Decimal(0)
+    payment = Payment.objects.get(invoice=stored)
+    assert (payment.total_amount, payment.gateway_amount) == (500, 500)
+    assert payment.billing == subscribed.billing and payment.billing["city"] == "Austin"  # JSON
+    charge = GatewayCharge.objects.get(payment=payment)
+    assert (charge.attempt, charge.amount, charge.outcome) == (1, 500, "succeeded")
+    assert not invoice._state.adding and invoice.payment.pk == payment.pk
