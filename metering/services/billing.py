@@ -47,6 +47,7 @@ from metering.selectors.billing import (
     subscription_lock_for_billing,
     subscription_priced_meters,
 )
+from metering.services.inserts import update_fields
 from metering.services.notify import emit
 from metering.services.payments import invoice_settle
 
@@ -600,7 +601,7 @@ def _advance(subscription: Subscription, now: datetime, after_trial: bool = Fals
         "cancelled_at",
         "updated_at",
     ]
-    subscription.save(update_fields=moved)
+    update_fields(subscription, moved)
     emit(subscription.business, event, subscription=subscription)
 
 

@@ -1,4 +1,5 @@
-"""Inserts of billing's new rows — invoice, lines, payment, gateway charge — written every period.
+"""Inserts of billing's new rows — invoice, lines, payment, gateway charge — and the update that
+moves the subscription on: written every period.
 
 ``insert(objs)`` writes unsaved instances of one model in one statement, exactly as
 ``bulk_create`` does (no save signals; the models have none), but on PostgreSQL the statement's
@@ -7,7 +8,7 @@ prepares it. Building an INSERT through ``Model.save()`` cost about 0.3 ms of Py
 while PostgreSQL needed a fraction of that to run it.
 """
 
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 
 _statements: dict = {}
 
@@ -52,3 +53,32 @@ def insert(objs: list) -> None:
             setattr(obj, auto.attname, ids[index][0])
         obj._state.adding = False
         obj._state.db = connection.alias
+
+
+def update_fields(obj, fields: list[str]) -> None:
+    """UPDATE ``fields`` of the saved ``obj``, as ``obj.save(update_fields=fields)`` does (no save
+    signals; the models have none), the statement's text built once per model and field list."""
+    model = type(obj)
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor != "postgresql":
+        obj.save(update_fields=fields)
+        return
+    key = (model, connection.alias, tuple(fields))
+    statement = _statements.get(key)
+    if statement is None:
+        quote = connection.ops.quote_name
+        meta = model._meta
+        targets = [meta.get_field(name) for name in fields]
+        sql = "UPDATE {} SET {} WHERE {} = %s".format(  # noqa: S608 (quoted model names)
+            quote(meta.db_table),
+            ", ".join(f"{quote(field.column)} = %s" for field in targets),
+            quote(meta.pk.column),
+        )
+        statement = _statements[key] = (sql, targets)
+    sql, targets = statement
+    params = [field.get_db_prep_save(field.pre_save(obj, False), connection) for field in targets]
+    params.append(obj._meta.pk.get_db_prep_value(obj.pk, connection))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != 1:
+            raise DatabaseError(f"Updating {model.__name__} {obj.pk} changed {cursor.rowcount} rows, not 1.")

@@ -39,6 +39,7 @@ from metering.services.billing import (
     subscriptions_due,
     usage_charge,
 )
+from metering.services.inserts import update_fields
 from metering.services.payments import RETRY_DELAYS, payment_mark_paid, payment_retry
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_credit
@@ -642,3 +643,14 @@ def test_billing_writes_its_rows_as_the_orm_does(subscribed, customer):
     charge = GatewayCharge.objects.get(payment=payment)
     assert (charge.attempt, charge.amount, charge.outcome) == (1, 500, "succeeded")
     assert not invoice._state.adding and invoice.payment.pk == payment.pk
+
+
+def test_moving_a_subscription_on_updates_its_row_or_fails(subscribed):
+    subscribed.metadata = {"not": "written"}  # not among the fields written
+    subscribed.period_index = 7
+    update_fields(subscribed, ["period_index", "updated_at"])
+    stored = Subscription.objects.get(pk=subscribed.pk)
+    assert (stored.period_index, stored.metadata) == (7, {})
+    subscribed.pk = "sub_missing"
+    with pytest.raises(DatabaseError):
+        update_fields(subscribed, ["period_index"])
