@@ -1,6 +1,7 @@
 """Django admin: every model is reachable; keys are shown once; wallets and entries are read-only."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 
 from customers.models import Customer
@@ -45,7 +46,7 @@ def test_api_key_is_created_in_admin_and_shown_once(operator, business):
     secret = page.split("it is not shown again: <code>")[1].split("</code>")[0]
     assert api_key_get_active(raw_key=secret).pk == key.pk
     # Any later page never shows it again; the stored row holds only the digest.
-    detail = operator.get(f"/admin/dodo_billing/apikey/{key.pk}/change/").content.decode()
+    detail = operator.get(f"/admin/dodo_billing/apikey/{quote(key.pk)}/change/").content.decode()
     assert secret not in detail and key.secret_hash not in detail
     assert key.prefix in detail
     assert secret not in operator.get("/admin/dodo_billing/apikey/").content.decode()
@@ -104,9 +105,9 @@ def test_wallets_and_entries_are_read_only(operator, customer):
     wallet = Wallet.objects.get(customer=customer, currency="USD")
     assert operator.get("/admin/wallets/ledgerentry/add/").status_code == 403
     assert operator.get("/admin/wallets/wallet/add/").status_code == 403
-    view = operator.get(f"/admin/wallets/ledgerentry/{entry.pk}/change/")
+    view = operator.get(f"/admin/wallets/ledgerentry/{quote(entry.pk)}/change/")
     assert view.status_code == 200 and b'name="amount"' not in view.content
-    operator.post(f"/admin/wallets/wallet/{wallet.pk}/change/", {"balance": 10**6})
+    operator.post(f"/admin/wallets/wallet/{quote(wallet.pk)}/change/", {"balance": 10**6})
     assert Wallet.objects.get(pk=wallet.pk).balance == 10
-    assert operator.post(f"/admin/wallets/ledgerentry/{entry.pk}/delete/").status_code == 403
+    assert operator.post(f"/admin/wallets/ledgerentry/{quote(entry.pk)}/delete/").status_code == 403
     assert LedgerEntry.objects.filter(pk=entry.pk).exists()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.utils import timezone
@@ -617,7 +618,8 @@ def test_admin_endpoints_never_show_the_secret_and_can_be_added(operator, busine
     endpoint = webhook_endpoint_create(business=business, url="https://example.com/hook")
     listing = operator.get("/admin/dodo_billing/webhookendpoint/").content.decode()
     assert endpoint.id in listing and endpoint.secret not in listing
-    detail = operator.get(f"/admin/dodo_billing/webhookendpoint/{endpoint.pk}/change/").content.decode()
+    detail_url = f"/admin/dodo_billing/webhookendpoint/{quote(endpoint.pk)}/change/"
+    detail = operator.get(detail_url).content.decode()
     assert endpoint.secret not in detail and endpoint.secret[:10] in detail
 
     form = {
@@ -656,11 +658,11 @@ def test_admin_test_event_delivery_log_and_retry_now(operator, business, make_re
 
     for url in (
         "/admin/dodo_billing/webhookevent/",
-        f"/admin/dodo_billing/webhookevent/{event.pk}/change/",
+        f"/admin/dodo_billing/webhookevent/{quote(event.pk)}/change/",
         "/admin/dodo_billing/webhookdelivery/",
     ):
         assert operator.get(url).status_code == 200
-    page = operator.get(f"/admin/dodo_billing/webhookdelivery/{delivery.pk}/change/").content.decode()
+    page = operator.get(f"/admin/dodo_billing/webhookdelivery/{quote(delivery.pk)}/change/").content.decode()
     assert "answer 500" in page and "The endpoint answered HTTP 500." in page
     assert operator.get("/admin/dodo_billing/webhookdeliveryattempt/").status_code == 404  # inline only
 
@@ -677,7 +679,7 @@ def test_admin_test_event_delivery_log_and_retry_now(operator, business, make_re
 def test_wallet_admin_edits_only_the_threshold(operator, customer):
     wallet_credit(customer=customer, currency="USD", amount=10)
     wallet = Wallet.objects.get(customer=customer, currency="USD")
-    url = f"/admin/wallets/wallet/{wallet.pk}/change/"
+    url = f"/admin/wallets/wallet/{quote(wallet.pk)}/change/"
     response = operator.post(url, {"low_balance_threshold": "250", "balance": 10**6, "currency": "INR"})
     assert response.status_code == 302
     wallet.refresh_from_db()

@@ -1,6 +1,7 @@
 """Metering in Django admin: meters created with the API's rules, events read-only and bounded."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 
 from metering.ingestion import EventIn
@@ -65,7 +66,7 @@ def test_meter_change_keeps_what_it_counts(operator, business):
         business=business, name="Old", event_name="llm", measurement_unit="t", aggregation={"type": "count"}
     )
     response = operator.post(
-        f"/admin/metering/meter/{meter.pk}/change/",
+        f"/admin/metering/meter/{quote(meter.pk)}/change/",
         {"name": "New", "description": "d", "measurement_unit": "calls"},
     )
     assert response.status_code == 302
@@ -88,6 +89,7 @@ def test_events_are_read_only_and_listed(operator, business, customer):
     assert listing.status_code == 200 and b"e1" in listing.content
     event = Event.objects.get(event_id="e1")
     assert operator.get("/admin/metering/event/add/").status_code == 403
-    assert b'name="event_name"' not in operator.get(f"/admin/metering/event/{event.pk}/change/").content
-    assert operator.post(f"/admin/metering/event/{event.pk}/delete/").status_code == 403
+    page = operator.get(f"/admin/metering/event/{quote(event.pk)}/change/").content
+    assert b'name="event_name"' not in page
+    assert operator.post(f"/admin/metering/event/{quote(event.pk)}/delete/").status_code == 403
     assert Event.objects.count() == 3
