@@ -44,7 +44,7 @@ from pathlib import Path
 import common
 
 sys.path.insert(0, str(common.PROJECT_ROOT))
-from tests.stack import WebhookReceiver, children
+from tests.stack import Receiver, children
 
 DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/dodo_billing_soak_bench"
 KINDS = ("ledger write", "ingest (10 events)", "read")
@@ -404,7 +404,7 @@ def drain(business: str, timeout: float = 900) -> tuple[float, int, int]:
         time.sleep(2)
 
 
-def report(data: dict, measured: dict, drained: tuple[float, int, int], receiver: WebhookReceiver) -> bool:
+def report(data: dict, measured: dict, drained: tuple[float, int, int], receiver: Receiver) -> bool:
     from metering.models import Invoice, Payment, Subscription
     from wallets.selectors import wallet_reconcile
 
@@ -481,7 +481,7 @@ def report(data: dict, measured: dict, drained: tuple[float, int, int], receiver
         f"ended by the end, {unbilled} left unbilled, {twice} billed twice; {payments.count()} payments, "
         f"{failed_payments} not succeeded."
     )
-    print(f"Webhooks: {len(receiver.received)} received; {undelivered} deliveries not succeeded.")
+    print(f"Webhooks: {len(receiver.requests)} received; {undelivered} deliveries not succeeded.")
     print(f"wallet_reconcile: {entries} entries, {'clean' if not problems else problems[:5]}")
     print(f"Load average after: {common.load_average()}")
     ok = five_xx == 0 and not problems and not unbilled and not twice and not undelivered
@@ -513,7 +513,7 @@ def main() -> None:
     common.fresh_database(args.database_url)
     from django.db import connection
 
-    receiver = WebhookReceiver()
+    receiver = Receiver()
     began = time.monotonic()
     data = set_up(args.customers, receiver.url)
     print(f"Set up {args.customers} customers in {time.monotonic() - began:.0f} s")

@@ -137,89 +137,32 @@ def assert_error(response, status, code):
     return body
 
 
-class WorkerProcess:
-    """A real Celery worker process (``--pool=solo``) whose log the test can wait on."""
-
-    def __init__(self, log_path, env, root):
-        import subprocess
-        import sys
-
-        self.log_path = log_path
-        with open(log_path, "a") as log:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "dodo_billing",
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=INFO",
-                ],
-                cwd=root,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-
-    def log(self) -> str:
-        return self.log_path.read_text()
-
-    def wait_for(self, text, timeout=60, count=1):
-        """Wait until ``text`` appears ``count`` times in the log; return the log."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            content = self.log()
-            if content.count(text) >= count:
-                return content
-            if self.process.poll() is not None:
-                raise AssertionError(f"worker exited early:\n{content}")
-            time.sleep(0.1)
-        raise AssertionError(f"{text!r} ×{count} not in the worker log after {timeout}s:\n{self.log()}")
-
-    def kill(self):
-        """SIGKILL: no warm shutdown, no acknowledgement, whatever it was doing is cut off."""
-        self.process.kill()
-        self.process.wait(timeout=15)
-
-    def stop(self):
-        import subprocess
-
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-
-
 @pytest.fixture
 def celery_workers(transactional_db, tmp_path):
     """Start real Celery workers on the configured broker (Redis in CI), reading the test database.
 
-    ``start()`` returns a WorkerProcess once it is ready. PostgreSQL only: a worker is a separate
-    process and must see what the test committed.
+    ``start()`` returns the worker's Process (tests/stack.py) once it is ready. PostgreSQL only: a
+    worker is a separate process and must see what the test committed.
     """
     import os
-    from pathlib import Path
+    import sys
 
     from django.conf import settings
 
     from dodo_billing.celery import app
+    from tests.stack import Process
 
     app.control.purge()  # nothing left over from an earlier run
     db = settings.DATABASES["default"]
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
     database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"  # the test database
     env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
-    root = Path(__file__).resolve().parent.parent
     started = []
 
-    def start() -> WorkerProcess:
-        worker = WorkerProcess(tmp_path / f"worker{len(started)}.log", env, root)
+    def start():
+        argv = [sys.executable, "-m", "celery", "-A", "dodo_billing", "worker", "--pool=solo"]
+        argv.append("--loglevel=INFO")
+        worker = Process(f"worker{len(started)}", argv, env, tmp_path)
         started.append(worker)
         worker.wait_for("ready")
         return worker

@@ -179,35 +179,59 @@ class PrivateRedis:
         self.process.kill()
 
 
-class WebhookReceiver:
-    """A merchant's webhook endpoint: records every delivery it is sent and answers 200 after
-    ``delay`` seconds (long enough for a kill to land while a worker is waiting for it)."""
+class Receiver:
+    """A merchant's webhook endpoint: a real HTTP server that records each request as it arrives and
+    answers with the next queued status (200 when none is left), after ``delay`` seconds."""
 
-    def __init__(self, delay: float = 0.0):
+    def __init__(self, statuses=(), delay: float = 0.0):
+        self.requests: list[dict] = []
+        self.statuses = list(statuses)
         self.delay = delay
-        self.received: list[tuple[str, dict]] = []
-        lock = threading.Lock()
+        self._lock = threading.Lock()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                time.sleep(receiver.delay)
-                with lock:
-                    receiver.received.append((self.headers.get("webhook-id"), json.loads(body)))
-                self.send_response(200)
-                self.send_header("Content-Length", "0")
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+                with receiver._lock:
+                    receiver.requests.append(
+                        {
+                            "path": self.path,
+                            "headers": {name.lower(): value for name, value in self.headers.items()},
+                            "body": body,
+                        }
+                    )
+                    status = receiver.statuses.pop(0) if receiver.statuses else 200
+                if receiver.delay:
+                    time.sleep(receiver.delay)
+                answer = f"answer {status}".encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
+                self.wfile.write(answer)
 
             def log_message(self, *args):
                 pass
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
-    def close(self) -> None:
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
+
+    def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(self.requests) >= count:
+                return self.requests
+            time.sleep(0.05)
+        raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
+
+    def close(self):
         self.server.shutdown()
         self.server.server_close()
 

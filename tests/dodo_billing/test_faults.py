@@ -16,7 +16,7 @@ from collections import Counter
 import httpx
 import pytest
 
-from tests.stack import Stack, WebhookReceiver, children, sigkill, wait_until
+from tests.stack import Receiver, Stack, children, sigkill, wait_until
 
 pytestmark = [pytest.mark.postgres, pytest.mark.faults]
 
@@ -217,7 +217,7 @@ def billing_checks(stack: Stack, business: str, subscriptions: list[str]) -> Non
     assert result.returncode == 0, result.stderr
 
 
-def webhook_checks(stack: Stack, business: str, receiver: WebhookReceiver, kills: int) -> None:
+def webhook_checks(stack: Stack, business: str, receiver: Receiver, kills: int) -> None:
     """Every event was delivered; an event is received twice only if its attempt was cut off by a
     kill (delivery is at least once, and a repeat carries the same ``webhook-id``)."""
     events = {
@@ -245,12 +245,13 @@ def webhook_checks(stack: Stack, business: str, receiver: WebhookReceiver, kills
         (business,),
     )
     assert deliveries == len(events)  # one delivery per event: nothing was written twice
-    received = [webhook_id for webhook_id, _ in receiver.received if webhook_id in events]
+    received = [r["headers"].get("webhook-id") for r in receiver.requests]
+    received = [webhook_id for webhook_id in received if webhook_id in events]
     assert set(received) == events
     assert len(received) - len(events) <= kills
 
 
-def recovered(stack: Stack, data: dict, receiver: WebhookReceiver, kills: int) -> None:
+def recovered(stack: Stack, data: dict, receiver: Receiver, kills: int) -> None:
     """Wait until every period is billed, then run the billing and webhook checks."""
     subscriptions = data["subscriptions"]
     wait_until(lambda: invoices(stack, subscriptions) == len(subscriptions), 120, what="every period billed")
@@ -260,7 +261,7 @@ def recovered(stack: Stack, data: dict, receiver: WebhookReceiver, kills: int) -
 
 
 def test_celery_worker_killed_during_billing_and_webhook_delivery(stack):
-    receiver = WebhookReceiver(delay=0.02)  # slowish answers: a kill lands while a worker waits
+    receiver = Receiver(delay=0.02)  # slowish answers: a kill lands while a worker waits
     data = stack.script("billing-business", name="Kill worker", subscriptions=100, webhook_url=receiver.url)
     subscriptions = data["subscriptions"]
     first = stack.worker()
@@ -279,7 +280,7 @@ def test_celery_worker_killed_during_billing_and_webhook_delivery(stack):
 
 
 def test_redis_restarted_during_billing(stack):
-    receiver = WebhookReceiver()
+    receiver = Receiver()
     data = stack.script("billing-business", name="Restart Redis", subscriptions=150, webhook_url=receiver.url)
     subscriptions = data["subscriptions"]
     worker = stack.worker()

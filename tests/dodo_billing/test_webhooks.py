@@ -13,7 +13,6 @@ import threading
 import time
 import typing
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.contrib.admin.utils import quote
@@ -43,64 +42,9 @@ from dodo_billing.webhooks import (
     webhook_endpoint_update,
     webhook_event_emit,
 )
+from tests.stack import Receiver
 from wallets.models import Wallet
 from wallets.services import wallet_credit, wallet_debit, wallet_set_low_balance_threshold
-
-
-class Receiver:
-    """A real HTTP server that records each request and answers with the next queued status."""
-
-    def __init__(self, statuses=(), delay: float = 0.0):
-        self.requests: list[dict] = []
-        self.statuses = list(statuses)
-        self.delay = delay
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-                with receiver._lock:
-                    receiver.requests.append(
-                        {
-                            "path": self.path,
-                            "headers": {name.lower(): value for name, value in self.headers.items()},
-                            "body": body,
-                        }
-                    )
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                if receiver.delay:
-                    time.sleep(receiver.delay)
-                answer = f"answer {status}".encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks"
-
-    def wait_for(self, count: int, timeout: float = 10) -> list[dict]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if len(self.requests) >= count:
-                return self.requests
-            time.sleep(0.05)
-        raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
 
 
 @pytest.fixture
