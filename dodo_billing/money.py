@@ -6,7 +6,7 @@ becomes integer minor units in exactly one place, :func:`round_to_minor_units`, 
 to even ("banker's rounding": unbiased across many invoices, and the IEEE 754 default).
 """
 
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import cache
 
 from babel.numbers import format_currency, get_currency_precision
@@ -175,8 +175,13 @@ def currency_exponent(currency: str) -> int:
 
 
 def round_to_minor_units(amount: Decimal) -> int:
-    """The one rounding rule: a Decimal amount already in minor units → int, half to even."""
-    return int(amount.quantize(Decimal(1), rounding=ROUNDING))
+    """The one rounding rule: a Decimal amount already in minor units → int, half to even.
+
+    Exact for any finite amount, however large (the context's precision grows with it); whether
+    the result is an amount the product can hold (``MAX_AMOUNT``) is the caller's question."""
+    with localcontext() as context:
+        context.prec = max(context.prec, amount.adjusted() + 2)
+        return int(amount.quantize(Decimal(1), rounding=ROUNDING))
 
 
 def minor_to_major(amount: int, currency: str) -> Decimal:

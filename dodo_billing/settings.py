@@ -314,6 +314,11 @@ CELERY_BEAT_SCHEDULE = {
     "retry-failed-payments": {"task": "metering.tasks.retry_failed_payments", "schedule": 5 * 60},
 }
 
+# A subscription-period whose billing fails this many times (any cause but an unreachable database)
+# is not retried again: it needs attention, shown in the dashboard and admin, until an operator
+# retries it.
+BILLING_MAX_ATTEMPTS = int(os.environ.get("BILLING_MAX_ATTEMPTS", "5"))
+
 # A webhook attempt that has not reported back this long after it started (its worker was killed)
 # is due again; a delivery whose first task has not run this long after its event is re-enqueued.
 WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS", "60"))

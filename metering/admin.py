@@ -41,6 +41,7 @@ from metering.services.billing import (
     subscription_cancel,
     subscription_update,
 )
+from metering.services.billing_attention import subscription_billing_retry
 from metering.services.payments import payment_mark_paid, payment_retry
 
 
@@ -343,6 +344,19 @@ class SubscriptionMeterInline(ReadOnlyAdminMixin, admin.TabularInline):
     extra = 0
 
 
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = "billing"
+    parameter_name = "needs_attention"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Needs attention"), ("no", "Billing normally")]
+
+    def queryset(self, request, queryset):
+        if self.value() in ("yes", "no"):
+            return queryset.filter(needs_attention_at__isnull=self.value() == "no")
+        return queryset
+
+
 class SubscriptionAdminForm(forms.ModelForm):
     """What subscription_update may change: metadata, payment method, cancel at the period end."""
 
@@ -372,10 +386,17 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "recurring_display",
         "next_billing_date",
         "cancel_at_next_billing_date",
+        "attention_display",
         "business",
         "created_at",
     ]
-    list_filter = ["status", "business", "payment_frequency_interval", "cancel_at_next_billing_date"]
+    list_filter = [
+        NeedsAttentionFilter,
+        "status",
+        "business",
+        "payment_frequency_interval",
+        "cancel_at_next_billing_date",
+    ]
     search_fields = ["=id", "=customer__id", "customer__email", "=product__id", "product__name"]
     list_select_related = ["customer", "product", "business"]
     readonly_fields = [
@@ -398,16 +419,25 @@ class SubscriptionAdmin(admin.ModelAdmin):
         "next_billing_date",
         "expires_at",
         "cancelled_at",
+        "needs_attention_at",
+        "billing_attempts",
+        "billing_error",
         "billing",
         "created_at",
         "updated_at",
     ]
     inlines = [SubscriptionMeterInline]
-    actions = ["cancel_at_period_end", "cancel_now"]
+    actions = ["cancel_at_period_end", "cancel_now", "retry_billing"]
 
     @admin.display(description="Recurring")
     def recurring_display(self, obj):
         return _money(obj.recurring_amount, obj.currency)
+
+    @admin.display(description="Billing", ordering="needs_attention_at")
+    def attention_display(self, obj):
+        if obj.needs_attention_at is None:
+            return "-"
+        return format_html('<strong title="{}">needs attention</strong>', obj.billing_error)
 
     def get_readonly_fields(self, request, obj=None):
         if obj is not None and obj.status in (SubscriptionStatus.CANCELLED, SubscriptionStatus.EXPIRED):
@@ -440,6 +470,10 @@ class SubscriptionAdmin(admin.ModelAdmin):
     @admin.action(description="Cancel now (bills the partial period)")
     def cancel_now(self, request, queryset):
         _apply(self, request, queryset, lambda s: subscription_cancel(subscription=s), "Cancelled")
+
+    @admin.action(description="Retry billing (subscriptions that need attention)")
+    def retry_billing(self, request, queryset):
+        _apply(self, request, queryset, lambda s: subscription_billing_retry(subscription=s), "Billed")
 
 
 class InvoiceLineInline(ReadOnlyAdminMixin, admin.TabularInline):

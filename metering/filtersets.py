@@ -175,10 +175,17 @@ class SubscriptionFilterSet(BaseFilterSet):
     cancel_at_next_billing_date = django_filters.BooleanFilter(
         field_name="cancel_at_next_billing_date", help_text="Only subscriptions (not) scheduled to cancel."
     )
+    needs_attention = django_filters.BooleanFilter(
+        field_name="needs_attention_at",
+        lookup_expr="isnull",
+        exclude=True,
+        label="Needs attention",
+        help_text="Only subscriptions whose billing gave up on a period (true) or not (false).",
+    )
     created_at_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_at_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = Subscription
         fields = ["customer_id", "product_id", "brand_id", "status", "cancel_at_next_billing_date",
-                  "created_at_gte", "created_at_lte"]  # fmt: skip
+                  "needs_attention", "created_at_gte", "created_at_lte"]  # fmt: skip

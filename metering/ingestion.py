@@ -8,18 +8,36 @@ index and the field.
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import msgspec
 
 from dodo_billing.errors import ApplicationError, InvalidRequestBody
+from dodo_billing.money import MAX_AMOUNT
 from dodo_billing.validation import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from metering.models import EVENT_ID_MAX_LENGTH, EVENT_NAME_MAX_LENGTH
 
 MAX_EVENTS_PER_REQUEST = 1000
 
+# A numeric metadata value is at most 2**53 - 1 in magnitude (9,007,199,254,740,991: the largest
+# integer every JSON client carries exactly, and the largest amount of money the product holds).
+# Every meter aggregates such values exactly (PostgreSQL numeric), a period's usage is priced with
+# enough precision for any price the catalog accepts (metering.services.billing.usage_charge), and
+# a stored usage figure (38 digits, 12 decimals) holds the sum of 10**10 such values, so no value
+# can overflow a sum, a product or a column. Usage is kept to 12 decimal places (usage_number).
+USAGE_VALUE_MAX = MAX_AMOUNT
+UsageNumber = (
+    Annotated[int, msgspec.Meta(ge=-USAGE_VALUE_MAX, le=USAGE_VALUE_MAX)]
+    | Annotated[float, msgspec.Meta(ge=-USAGE_VALUE_MAX, le=USAGE_VALUE_MAX)]
+)
+NUMBER_RANGE_MESSAGE = (
+    f"a number from -{USAGE_VALUE_MAX:,} to {USAGE_VALUE_MAX:,} (2**53 - 1, the largest integer a "
+    "JSON number carries exactly)."
+)
+
 MetadataKey = Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
-MetadataValue = Annotated[str, msgspec.Meta(max_length=METADATA_MAX_VALUE_LENGTH)] | int | float | bool
+MetadataValue = Annotated[str, msgspec.Meta(max_length=METADATA_MAX_VALUE_LENGTH)] | UsageNumber | bool
 
 
 class EventIn(msgspec.Struct):
@@ -42,6 +60,40 @@ _encode = msgspec.json.encode
 _PATH = re.compile(r"\$(?:\.events)?(?:\[(?P<index>\d+)\])?(?:\.(?P<field>\w+))?")
 _ERROR = re.compile(r"(?P<message>.*?)(?: - at `(?P<at>[^`]*)`(?: in `(?P<container>[^`]*)`)?)?$", re.S)
 _MISSING_FIELD = re.compile(r"missing required field `(\w+)`")
+_NUMBER_RANGE = re.compile(r"^(?:Expected `(?:int|float)` [<>]=|Number out of range)")
+
+
+class _RawEvent(msgspec.Struct):
+    metadata: dict[str, msgspec.Raw] | None = None
+
+
+_raw_body_decoder = msgspec.json.Decoder(dict[str, list[_RawEvent]])
+_raw_event_decoder = msgspec.json.Decoder(_RawEvent)
+
+
+def _number_out_of_range(raw: bytes) -> bool:
+    if not raw or raw[:1] not in b"-0123456789":
+        return False
+    try:
+        return abs(Decimal(raw.decode())) > USAGE_VALUE_MAX
+    except (InvalidOperation, UnicodeDecodeError):
+        return False
+
+
+def _out_of_range_key(data, index: int | None) -> str | None:
+    """The metadata key of the (first) number out of range in event ``index`` of a raw body (or in
+    a raw single event when ``index`` is None); None if it cannot be told."""
+    try:
+        if isinstance(data, dict):
+            metadata = data.get("metadata") or {}
+            return next((k for k, v in metadata.items() if _number_out_of_range(str(v).encode())), None)
+        if index is None:
+            metadata = _raw_event_decoder.decode(data).metadata or {}
+        else:
+            metadata = _raw_body_decoder.decode(data)["events"][index].metadata or {}
+    except (msgspec.DecodeError, msgspec.ValidationError, KeyError, IndexError):
+        return None
+    return next((key for key, raw in metadata.items() if _number_out_of_range(bytes(raw))), None)
 
 
 class EventRejected(ApplicationError):
@@ -55,12 +107,13 @@ class EventRejected(ApplicationError):
         )
 
 
-def _schema_error(exc: msgspec.ValidationError, root: str | None = None) -> InvalidRequestBody:
+def _schema_error(exc: msgspec.ValidationError, root: str | None = None, data=None) -> InvalidRequestBody:
     """A msgspec error as a 422 that names the event index and the field.
 
     msgspec says ``<message> - at `$.events[3].timestamp```, ``… - at `$.metadata[...]``` for a
     metadata value, ``… - at `key` in `$.metadata``` for a metadata key, or just ``<message>``
-    about the top-level object (``root`` names it in the message).
+    about the top-level object (``root`` names it in the message). A number out of range is named
+    by its key (``metadata.tokens``), found in the raw ``data`` on this rare path.
     """
     parts = _ERROR.match(str(exc))
     message, key_error = parts["message"], parts["container"] is not None
@@ -76,6 +129,11 @@ def _schema_error(exc: msgspec.ValidationError, root: str | None = None) -> Inva
     label = field or root or ""
     if field == "metadata" and (key_error or path.endswith("[...]")):
         label = "metadata key" if key_error else "metadata value"
+        if not key_error and _NUMBER_RANGE.match(message):
+            key = _out_of_range_key(data, None if index is None else int(index))
+            message = NUMBER_RANGE_MESSAGE
+            if key is not None:
+                field = label = f"metadata.{key}"
     extra = {"field": field} if field else {}
     if index is not None:
         extra["index"] = int(index)
@@ -88,7 +146,7 @@ def _decode(decoder, data: bytes, root: str | None = None):
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
-        raise _schema_error(exc, root) from None
+        raise _schema_error(exc, root, data) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
         raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
 
@@ -133,7 +191,7 @@ def decode_event(data: bytes | str | dict) -> EventIn:
         try:
             event = msgspec.convert(data, EventIn, strict=False)
         except msgspec.ValidationError as exc:
-            raise _schema_error(exc, "event") from None
+            raise _schema_error(exc, "event", data) from None
     else:
         event = _decode(_event_decoder, data, "event")
     _reject_nul([event], index_offset=None)

@@ -288,6 +288,16 @@ class Subscription(models.Model):
     )
     cancel_at_next_billing_date = models.BooleanField(default=False)
     cancelled_at = models.DateTimeField(null=True, blank=True)
+    billing_attempts = models.PositiveIntegerField(
+        default=0, help_text="Failed attempts to bill the period that is due (reset when it is billed)."
+    )
+    billing_error = models.TextField(blank=True, default="", help_text="Why the last attempt failed.")
+    needs_attention_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set when billing gave up on the period that is due: nothing is retried until an "
+        "operator retries it.",
+    )
     payment_method = models.ForeignKey(PaymentMethod, on_delete=models.SET_NULL, null=True, blank=True)
     billing = models.JSONField(default=dict, blank=True, help_text="Billing address as sent.")
     metadata = models.JSONField(default=dict, blank=True)
@@ -301,7 +311,12 @@ class Subscription(models.Model):
             models.Index(
                 fields=["next_billing_date"],
                 name="subscription_due",
-                condition=Q(status__in=["active", "on_hold", "past_due"]),
+                condition=Q(status__in=["active", "on_hold", "past_due"], needs_attention_at__isnull=True),
+            ),
+            models.Index(
+                fields=["business", "needs_attention_at"],
+                name="subscription_needs_attention",
+                condition=Q(needs_attention_at__isnull=False),
             ),
         ]
         constraints = [

@@ -20,7 +20,13 @@ from django.db import close_old_connections
 
 from dodo_billing.errors import ApplicationError
 from metering.models import Payment
-from metering.services.billing import subscription_bill_period, subscriptions_due
+from metering.services.billing import (
+    TRANSIENT_FAILURES,
+    failure_reason,
+    subscription_bill_period,
+    subscriptions_due,
+)
+from metering.services.billing_attention import subscription_billing_failed
 from metering.services.payments import payment_retry, payments_due_for_retry
 
 logger = logging.getLogger(__name__)
@@ -49,14 +55,19 @@ def bill_due_subscriptions() -> int:
 
 
 def _bill(subscription_id: str, period_start: str) -> str | None:
-    """Bill one period in its own transaction; a refusal (ApplicationError) is logged, not raised."""
+    """Bill one period in its own transaction. A failure is logged and counted on the subscription
+    (after BILLING_MAX_ATTEMPTS the period needs attention and is not retried); only an unreachable
+    database is raised, for the caller to try again."""
+    start = datetime.fromisoformat(period_start)
     try:
-        invoice = subscription_bill_period(
-            subscription_id=subscription_id, period_start=datetime.fromisoformat(period_start)
-        )
-    except ApplicationError as exc:
-        logger.error(
-            "Billing %s for the period from %s failed: %s", subscription_id, period_start, exc.message
+        invoice = subscription_bill_period(subscription_id=subscription_id, period_start=start)
+    except TRANSIENT_FAILURES:
+        raise
+    except Exception as exc:
+        log = logger.error if isinstance(exc, ApplicationError) else logger.exception
+        log("Billing %s for the period from %s failed: %s", subscription_id, period_start, exc)
+        subscription_billing_failed(
+            subscription_id=subscription_id, period_start=start, reason=failure_reason(exc)
         )
         return None
     if invoice is not None:
@@ -80,8 +91,9 @@ def bill_subscription_period(subscription_id: str, period_start: str) -> str | N
 def bill_subscription_periods(periods: list[list[str]]) -> int:
     """Bill several ``[subscription id, period start]`` periods, each in its own transaction.
 
-    A period whose billing raises is re-enqueued alone as ``bill_subscription_period`` and the
-    others go on; the connection is checked as between two tasks. Returns the periods billed."""
+    A period whose billing fails is counted (``_bill``); one that raises (the database could not
+    be reached) is re-enqueued alone as ``bill_subscription_period`` and the others go on; the
+    connection is checked as between two tasks. Returns the periods billed."""
     billed = 0
     for subscription_id, period_start in periods:
         try:

@@ -411,6 +411,7 @@ def _locked_subscription(shape, *, subscription_id, period_start, now):
             status__in=BILLABLE_STATUSES,
             previous_billing_date=period_start,
             next_billing_date__lte=now,
+            needs_attention_at__isnull=True,
         )
         .order_by()
     )

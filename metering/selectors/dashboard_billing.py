@@ -51,6 +51,15 @@ def customer_subscription_list(*, business, customer, include_ended: bool = Fals
     return queryset
 
 
+def subscriptions_needing_attention(*, business, customer=None):
+    """Subscriptions whose billing gave up on a period and waits for an operator, oldest first
+    (live and cancelled ones alike)."""
+    queryset = Subscription.objects.filter(business=business, needs_attention_at__isnull=False)
+    if customer is not None:
+        queryset = queryset.filter(customer=customer)
+    return queryset.select_related("customer", "product").order_by("needs_attention_at", "id")
+
+
 def customer_subscription_get(*, business, customer, subscription_id: str) -> Subscription:
     subscription = subscription_get(business=business, subscription_id=subscription_id)
     if subscription.customer_id != customer.id:

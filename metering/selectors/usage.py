@@ -14,13 +14,14 @@ Usage semantics (the tests hold a pure-Python reference implementation to the sa
 """
 
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 from django.db.models import Count, F, Max, Q, Sum, Window
 from django.db.models.functions import RowNumber, TruncDay, TruncHour
 
 from dodo_billing.errors import InvalidQueryParams, InvalidRequestParameters, NotFound
 from dodo_billing.filtersets import apply_filters
+from dodo_billing.money import ROUNDING
 from metering.filtersets import EventFilterSet, MeterFilterSet
 from metering.meter_filters import JsonScalar, MeterFilterExpression
 from metering.models import Aggregation, Event, Meter
@@ -77,11 +78,22 @@ def event_list(*, business, filters=None):
     return queryset.order_by("-timestamp", "-id")
 
 
+# Usage figures are exact to this many decimal places (an invoice line's precision); a total
+# with finer digits is rounded half to even where it is read, so every face shows one figure.
+USAGE_DECIMALS = 12
+_USAGE_QUANTUM = Decimal(1).scaleb(-USAGE_DECIMALS)
+
+
 def usage_number(value) -> Decimal:
-    """An aggregate's result as the usage Decimal (no matching events → 0)."""
+    """An aggregate's result as the usage Decimal (no matching events → 0), at most 12 decimals."""
     if value is None:
         return Decimal(0)
-    return value if isinstance(value, Decimal) else Decimal(str(value))
+    number = value if isinstance(value, Decimal) else Decimal(str(value))
+    if number.is_finite() and number.as_tuple().exponent < -USAGE_DECIMALS:
+        with localcontext() as context:
+            context.prec = max(context.prec, number.adjusted() + USAGE_DECIMALS + 2)
+            number = number.quantize(_USAGE_QUANTUM, rounding=ROUNDING)
+    return number
 
 
 def _value_expression(meter: Meter):

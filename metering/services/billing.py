@@ -12,9 +12,9 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from dodo_billing.countries import check_billing_address
@@ -24,7 +24,7 @@ from dodo_billing.errors import (
     InvalidRequestParameters,
     validate_fields,
 )
-from dodo_billing.money import CURRENCIES, MAX_AMOUNT, round_to_minor_units
+from dodo_billing.money import CURRENCIES, MAX_AMOUNT, format_money, round_to_minor_units
 from dodo_billing.validation import metadata_problem
 from metering.gateways import SANDBOX_CARDS
 from metering.models import (
@@ -63,15 +63,34 @@ class MeterProblem(ApplicationError):
     status = 400
 
 
+class InvoiceTooLarge(InvalidRequestParameters):
+    code = "INVOICE_TOO_LARGE"
+
+
+def _short_number(number: int) -> str:
+    text = str(number)
+    return text if len(text) <= 20 else f"{text[0]}.{text[1:4]}e+{len(text) - 1}"
+
+
 # --- money ----------------------------------------------------------------------------------------
 
 
 def usage_charge(*, consumed: Decimal, free_threshold: int, price_per_unit: Decimal) -> tuple[Decimal, int]:
     """``(chargeable units, amount in minor units)`` for one meter over one period:
     chargeable = max(consumed − free_threshold, 0); amount = chargeable × price_per_unit, rounded by
-    the project's one rule (dodo_billing.money.round_to_minor_units, half to even)."""
-    chargeable = max(consumed - free_threshold, Decimal(0))
-    return chargeable, round_to_minor_units(chargeable * price_per_unit)
+    the project's one rule (dodo_billing.money.round_to_minor_units, half to even).
+
+    Computed exactly whatever the magnitudes (the arithmetic's precision is set from them), so
+    any stored usage can be priced; an amount too large to charge is billing's to refuse."""
+    with localcontext() as context:
+        context.prec = max(context.prec, _fixed_digits(consumed) + _fixed_digits(price_per_unit) + 22)
+        chargeable = max(consumed - free_threshold, Decimal(0))
+        return chargeable, round_to_minor_units(chargeable * price_per_unit)
+
+
+def _fixed_digits(number: Decimal) -> int:
+    """Digits needed to write ``number`` without an exponent."""
+    return max(number.adjusted(), 0) + 1 + max(-number.as_tuple().exponent, 0)
 
 
 def prorate(amount: int, *, elapsed, length) -> int:
@@ -442,7 +461,11 @@ def subscription_cancel(
     *, subscription: Subscription, at_period_end: bool = False, now: datetime | None = None
 ):
     """Cancel now (the partial period is billed: its usage, and the fixed fee prorated by time) or at
-    the next billing date (the period is billed as usual, then the subscription ends)."""
+    the next billing date (the period is billed as usual, then the subscription ends).
+
+    Cancelling now always takes effect: if what is left to bill cannot be billed (any cause but an
+    unreachable database), nothing of it is billed, the subscription is cancelled all the same and
+    needs attention (``subscription_billing_retry`` bills it later)."""
     now = now or timezone.now()
     subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
     if subscription.status in ENDED:
@@ -453,17 +476,86 @@ def subscription_cancel(
         subscription.save(update_fields=["cancel_at_next_billing_date", "updated_at"])
         emit(subscription.business, "subscription.updated", subscription=subscription)
         return subscription
-    while subscription.status in BILLABLE_STATUSES and subscription.next_billing_date <= now:
-        _close_period(subscription, now)  # periods that ended but were not billed yet
+    problem = None
+    try:
+        with transaction.atomic():
+            _bill_until_now(subscription, now)
+    except TRANSIENT_FAILURES:
+        raise
+    except Exception as exc:
+        logger.warning("Cancelling %s: what is left to bill failed: %s", subscription.id, exc, exc_info=True)
+        subscription.refresh_from_db()  # undo the in-memory moves of the rolled-back billing
+        problem = failure_reason(exc)
     if subscription.status not in BILLABLE_STATUSES:
         return subscription  # the catch-up ended it (expired, or a cancel already scheduled)
-    if now > subscription.previous_billing_date and not _in_trial(subscription):
-        _bill(subscription, period_end=now, now=now, final=True)
     subscription.status = SubscriptionStatus.CANCELLED
     subscription.cancelled_at = subscription.updated_at = now
-    subscription.save(update_fields=["status", "cancelled_at", "updated_at"])
+    fields = ["status", "cancelled_at", "updated_at"]
+    if problem is not None:
+        fields += mark_needs_attention(subscription, reason=problem, now=now)
+    subscription.save(update_fields=fields)
     emit(subscription.business, "subscription.cancelled", subscription=subscription)
+    if problem is not None:
+        emit_needs_attention(subscription)
     return subscription
+
+
+def _bill_until_now(subscription: Subscription, now: datetime) -> None:
+    """Bill the periods that ended but were not billed yet, then the part of the current one up to
+    ``now`` (a cancellation). Caller holds the lock."""
+    while subscription.status in BILLABLE_STATUSES and subscription.next_billing_date <= now:
+        close_period(subscription, now)
+    if subscription.status not in BILLABLE_STATUSES:
+        return
+    if now > subscription.previous_billing_date and not in_trial(subscription):
+        bill_span(subscription, period_end=now, now=now, final=True)
+
+
+# --- periods that cannot be billed --------------------------------------------------------------
+
+# What makes billing a period fail for good enough to count an attempt: everything but a database
+# that cannot be reached (that says nothing about the period; the sweep simply tries again).
+TRANSIENT_FAILURES = (OperationalError, InterfaceError)
+
+
+def failure_reason(exc: BaseException) -> str:
+    message = exc.message if isinstance(exc, ApplicationError) else f"{type(exc).__name__}: {exc}"
+    return message[:2000]
+
+
+def mark_needs_attention(subscription: Subscription, *, reason: str, now: datetime) -> list[str]:
+    """Stop billing the subscription's due period until an operator retries it (not saved); returns
+    the fields to save."""
+    subscription.billing_error = reason
+    subscription.needs_attention_at = subscription.updated_at = now
+    return ["billing_error", "needs_attention_at", "updated_at"]
+
+
+def billing_problem(subscription: Subscription) -> dict:
+    """What a ``subscription.failed`` webhook says of the period that needs attention."""
+    end = subscription.next_billing_date
+    if subscription.status == SubscriptionStatus.CANCELLED and subscription.cancelled_at:
+        end = min(end, subscription.cancelled_at)
+    return {
+        "period_start": _iso(subscription.previous_billing_date),
+        "period_end": _iso(end),
+        "reason": subscription.billing_error,
+        "attempts": subscription.billing_attempts,
+        "needs_attention_at": _iso(subscription.needs_attention_at),
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def emit_needs_attention(subscription: Subscription) -> None:
+    emit(
+        subscription.business,
+        "subscription.failed",
+        subscription=subscription,
+        extra={"billing_problem": billing_problem(subscription)},
+    )
 
 
 # --- billing a period -----------------------------------------------------------------------------
@@ -511,7 +603,9 @@ def _invoice_lines(
     return lines
 
 
-def _bill(subscription: Subscription, *, period_end: datetime, now: datetime, final: bool = False) -> Invoice:
+def bill_span(
+    subscription: Subscription, *, period_end: datetime, now: datetime, final: bool = False
+) -> Invoice:
     """Invoice [previous_billing_date, period_end) and settle it. Caller holds the row lock."""
     start = subscription.previous_billing_date
     fixed = subscription.recurring_amount
@@ -520,7 +614,11 @@ def _bill(subscription: Subscription, *, period_end: datetime, now: datetime, fi
     lines = _invoice_lines(subscription, start, period_end, fixed)
     subtotal = sum(line.amount for line in lines)
     if subtotal > MAX_AMOUNT:
-        raise InvalidRequestParameters(f"Invoice total {subtotal} exceeds the largest amount, {MAX_AMOUNT}.")
+        largest = format_money(MAX_AMOUNT, subscription.currency)
+        raise InvoiceTooLarge(
+            f"The invoice total of the period from {start.isoformat()} ({_short_number(subtotal)} minor "
+            f"units) exceeds the largest amount that can be charged, {largest}."
+        )
     invoice = Invoice(
         business=subscription.business,
         customer=subscription.customer,
@@ -557,33 +655,39 @@ def subscription_bill_period(*, subscription_id: str, period_start: datetime, no
         )
         if subscription is None:
             return None
-        return _close_period(subscription, now)
+        return close_period(subscription, now)
 
 
-def _in_trial(subscription: Subscription) -> bool:
+def in_trial(subscription: Subscription) -> bool:
     return subscription.previous_billing_date < subscription.billing_anchor
 
 
-def _close_period(subscription: Subscription, now: datetime) -> Invoice | None:
+def close_period(subscription: Subscription, now: datetime) -> Invoice | None:
     """Bill the ended current period (nothing for a free trial) and move on. Caller holds the lock."""
     invoice = None
-    if not _in_trial(subscription):
-        invoice = _bill(subscription, period_end=subscription.next_billing_date, now=now)
+    if not in_trial(subscription):
+        invoice = bill_span(subscription, period_end=subscription.next_billing_date, now=now)
     _advance(subscription, now, after_trial=invoice is None)
     return invoice
+
+
+def next_period(subscription: Subscription, *, after_trial: bool) -> tuple[int, datetime, datetime]:
+    """(index, start, end) of the period after the current one (the first, after a free trial)."""
+    index = 0 if after_trial else subscription.period_index + 1
+    start, end = period_bounds(
+        subscription.billing_anchor,
+        subscription.payment_frequency_interval,
+        subscription.payment_frequency_count,
+        index,
+    )
+    return index, start, end
 
 
 def _advance(subscription: Subscription, now: datetime, after_trial: bool = False) -> None:
     """Move a billed subscription to its next period, or end it (an ended subscription keeps the
     dates of its last period)."""
     subscription.updated_at = now
-    next_index = 0 if after_trial else subscription.period_index + 1
-    start, end = period_bounds(
-        subscription.billing_anchor,
-        subscription.payment_frequency_interval,
-        subscription.payment_frequency_count,
-        next_index,
-    )
+    next_index, start, end = next_period(subscription, after_trial=after_trial)
     if subscription.cancel_at_next_billing_date:
         subscription.status, subscription.cancelled_at = SubscriptionStatus.CANCELLED, now
         event = "subscription.cancelled"
@@ -593,12 +697,17 @@ def _advance(subscription: Subscription, now: datetime, after_trial: bool = Fals
         subscription.period_index = next_index
         subscription.previous_billing_date, subscription.next_billing_date = start, end
         event = "subscription.updated" if after_trial else "subscription.renewed"
+    subscription.billing_attempts, subscription.billing_error = 0, ""
+    subscription.needs_attention_at = None
     moved = [
         "period_index",
         "previous_billing_date",
         "next_billing_date",
         "status",
         "cancelled_at",
+        "billing_attempts",
+        "billing_error",
+        "needs_attention_at",
         "updated_at",
     ]
     update_fields(subscription, moved)
@@ -606,10 +715,13 @@ def _advance(subscription: Subscription, now: datetime, after_trial: bool = Fals
 
 
 def subscriptions_due(*, now: datetime | None = None, limit: int = 10000):
-    """(id, period start) of billable subscriptions whose current period has ended."""
+    """(id, period start) of billable subscriptions whose current period has ended (not those
+    waiting for an operator)."""
     now = now or timezone.now()
     return list(
-        Subscription.objects.filter(status__in=BILLABLE_STATUSES, next_billing_date__lte=now)
+        Subscription.objects.filter(
+            status__in=BILLABLE_STATUSES, next_billing_date__lte=now, needs_attention_at__isnull=True
+        )
         .order_by("next_billing_date")
         .values_list("id", "previous_billing_date")[:limit]
     )

@@ -223,6 +223,12 @@ class SubscriptionTable(BaseTable):
 
     def render_status(self, value, record):
         badge = status_badge(record.status)
+        if record.needs_attention_at is not None:
+            badge = format_html(
+                '{} <span class="badge text-bg-danger" title="{}">needs attention</span>',
+                badge,
+                record.billing_error,
+            )
         if record.cancel_at_next_billing_date and record.status not in ("cancelled", "expired"):
             return format_html(
                 '{} <span class="badge text-bg-light border" title="Ends on the next billing date">'

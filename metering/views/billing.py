@@ -39,9 +39,11 @@ from metering.selectors.dashboard_billing import (
     customer_subscription_list,
     payment_refund_summary,
     subscriptions_current_usage,
+    subscriptions_needing_attention,
 )
 from metering.selectors.payments import invoice_for_payment, payment_list
 from metering.services.billing import subscription_cancel
+from metering.services.billing_attention import subscription_billing_retry
 from metering.services.payments import payment_mark_paid, payment_retry, refund_create
 from metering.tables.billing import (
     CustomerPaymentTable,
@@ -93,6 +95,12 @@ class SubscriptionListView(ObjectListView):
 
     def get_filterset(self, queryset):
         return bootstrap_filter_form(super().get_filterset(queryset), drop=("brand_id",))
+
+    def extra_context_data(self) -> dict:
+        return {
+            "attention": list(subscriptions_needing_attention(business=self.business)),
+            "next": self.request.get_full_path(),
+        }
 
 
 # --- customer tabs --------------------------------------------------------------------------------
@@ -159,7 +167,13 @@ class CustomerSubscriptionsView(CustomerTabListView):
             [row.record for row in self.table.page.object_list] if getattr(self.table, "page", None) else []
         )
         self.table.usage_by_subscription = subscriptions_current_usage(subscriptions=rows)
-        return {**super().extra_context_data(), "include_ended": self.include_ended}
+        attention = subscriptions_needing_attention(business=self.business, customer=self.customer)
+        return {
+            **super().extra_context_data(),
+            "include_ended": self.include_ended,
+            "attention": list(attention),
+            "next": self.request.get_full_path(),
+        }
 
 
 # --- payment actions ------------------------------------------------------------------------------
@@ -326,7 +340,13 @@ def subscription_cancel_view(request, business, customer_id, subscription_id):
         messages.error(request, exc.message)
         return response
     name = subscription.product.name
-    if at_period_end:
+    if subscription.needs_attention_at is not None:
+        messages.warning(
+            request,
+            f"{name} is cancelled, but what was left to bill could not be billed: "
+            f"{subscription.billing_error} It needs attention; retry billing once the cause is fixed.",
+        )
+    elif at_period_end:
         messages.success(
             request,
             f"{name} will end on {subscription.next_billing_date:%Y-%m-%d %H:%M} UTC, "
@@ -334,6 +354,33 @@ def subscription_cancel_view(request, business, customer_id, subscription_id):
         )
     else:
         messages.success(request, f"{name} is cancelled; its partial period was billed.")
+    return response
+
+
+@require_POST
+@business_required
+def subscription_retry_billing_view(request, business, customer_id, subscription_id):
+    """An operator's retry of billing that gave up (needs attention): ``subscription_billing_retry``."""
+    tab = customer_tab(request, business, customer_id)
+    subscription = _or_404(
+        customer_subscription_get,
+        business=business,
+        customer=tab["customer"],
+        subscription_id=subscription_id,
+    )
+    response = redirect(
+        safe_next_url(request, reverse("metering:customer-subscriptions", args=[customer_id]))
+    )
+    try:
+        invoice = subscription_billing_retry(subscription=subscription)
+    except ApplicationError as exc:
+        messages.error(request, f"Billing {subscription.product.name} failed again: {exc.message}")
+        return response
+    if invoice is None:
+        messages.success(request, f"Billing of {subscription.product.name} resumes; nothing is due yet.")
+    else:
+        amount = format_money(invoice.subtotal, invoice.currency)
+        messages.success(request, f"{subscription.product.name} is billed: invoice {invoice.id} ({amount}).")
     return response
 
 
@@ -368,5 +415,10 @@ urlpatterns = [
         "customers/<str:customer_id>/subscriptions/<str:subscription_id>/cancel",
         subscription_cancel_view,
         name="customer-subscription-cancel",
+    ),
+    path(
+        "customers/<str:customer_id>/subscriptions/<str:subscription_id>/retry-billing",
+        subscription_retry_billing_view,
+        name="customer-subscription-retry-billing",
     ),
 ]

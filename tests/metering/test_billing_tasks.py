@@ -4,6 +4,7 @@ period that fails is re-enqueued alone."""
 from datetime import UTC, datetime
 
 import pytest
+from django.db import OperationalError
 
 from dodo_billing.errors import InvalidRequestParameters
 from metering import tasks
@@ -42,7 +43,7 @@ def test_nothing_due_sends_nothing(monkeypatch, sent):
 
 
 def test_each_period_is_billed_on_its_own_and_a_failing_one_is_re_enqueued_alone(monkeypatch, sent):
-    calls = []
+    calls, counted = [], []
 
     class Invoice:
         def __init__(self, subscription_id):
@@ -52,20 +53,32 @@ def test_each_period_is_billed_on_its_own_and_a_failing_one_is_re_enqueued_alone
     def bill(*, subscription_id, period_start):
         calls.append((subscription_id, period_start))
         if subscription_id == "sub_crash":
-            raise RuntimeError("connection lost")
+            raise OperationalError("connection lost")
         if subscription_id == "sub_refused":
             raise InvalidRequestParameters("Invoice total exceeds the largest amount.")
+        if subscription_id == "sub_bug":
+            raise ZeroDivisionError("division by zero")
         return None if subscription_id == "sub_billed_before" else Invoice(subscription_id)
 
     monkeypatch.setattr(tasks, "subscription_bill_period", bill)
     monkeypatch.setattr(tasks, "close_old_connections", lambda: None)
-    ids = ["sub_a", "sub_crash", "sub_billed_before", "sub_refused", "sub_b"]
+    monkeypatch.setattr(
+        tasks,
+        "subscription_billing_failed",
+        lambda *, subscription_id, period_start, reason: counted.append((subscription_id, reason)),
+    )
+    ids = ["sub_a", "sub_crash", "sub_billed_before", "sub_refused", "sub_bug", "sub_b"]
     billed = tasks.bill_subscription_periods(
         [[subscription_id, START.isoformat()] for subscription_id in ids]
     )
     assert billed == 2  # sub_a and sub_b
     assert [subscription_id for subscription_id, _ in calls] == ids  # the crash stopped nothing
     assert all(period_start == START for _, period_start in calls)
-    # Only the period that raised goes back to the queue, on its own; a refusal is logged, as before.
+    # Only the period that could not reach the database goes back to the queue, on its own; every
+    # other failure is counted on its subscription (metering.services.billing_attention).
     assert sent["period"] == [["sub_crash", START.isoformat()]]
+    assert counted == [
+        ("sub_refused", "Invoice total exceeds the largest amount."),
+        ("sub_bug", "ZeroDivisionError: division by zero"),
+    ]
     assert sent["periods"] == []
