@@ -13,11 +13,19 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from customers.models import Customer
+from customers.selectors import customer_list
+from metering.models import Event, Meter
+from metering.selectors.usage import meter_usage
+from portal.models import PortalLink
+from portal.services import token_digest
 from wallets.models import LedgerEntry, Wallet
 from wallets.selectors import wallet_list, wallet_reconcile, wallets_total_usd
 
@@ -29,11 +37,11 @@ def node_problem():
     """Why the scripts cannot run here (None when they can)."""
     node = shutil.which("node")
     if node is None:
-        return "needs Node.js (node on PATH)"
+        return "Node.js is not on PATH"
     version = subprocess.run([node, "--version"], capture_output=True, text=True, check=False).stdout
     major = version.strip().lstrip("v").split(".")[0]
     if not major.isdigit() or int(major) < MIN_NODE_MAJOR:
-        return f"needs Node.js {MIN_NODE_MAJOR} or newer (found {version.strip() or 'no version'})"
+        return f"Node.js {MIN_NODE_MAJOR} or newer is needed (found {version.strip() or 'no version'})"
     return None
 
 
@@ -42,7 +50,7 @@ NODE_PROBLEM = node_problem()
 pytestmark = [
     pytest.mark.django_db(transaction=True),
     pytest.mark.skipif(
-        NODE_PROBLEM is not None and not os.environ.get("CI"), reason=f"{NODE_PROBLEM} for the Node SDK"
+        NODE_PROBLEM is not None and not os.environ.get("CI"), reason=f"Node SDK tests: {NODE_PROBLEM}"
     ),
 ]
 
@@ -51,16 +59,15 @@ pytestmark = [
 def run_script(live_server, api_key):
     """``run_script("wallet.mjs")`` runs a script against the live server and returns its JSON."""
     if NODE_PROBLEM is not None:
-        pytest.fail(f"The Node SDK tests {NODE_PROBLEM}; CI must have it.")
+        pytest.fail(f"Node SDK tests: {NODE_PROBLEM}; CI must have Node.js.")
     if not (NODE_SDK / "node_modules" / "dodopayments" / "package.json").exists():
         pytest.fail("The Node SDK is not installed: run `make install` (npm ci --prefix tests/sdk/node).")
 
-    def run(script, **env):
+    def run(script):
         environment = {  # nothing else of ours: no DODO_PAYMENTS_* setting of the shell leaks in
             **{name: os.environ[name] for name in ("PATH", "HOME", "LANG") if name in os.environ},
             "DODO_PAYMENTS_BASE_URL": f"{live_server.url}/api",
             "DODO_PAYMENTS_API_KEY": api_key,
-            **env,
         }
         result = subprocess.run(
             ["node", script],
@@ -82,7 +89,16 @@ def posts(output, path_part, status=None):
     return [
         r
         for r in output["requests"]
-        if r["method"] == "POST" and path_part in r["path"] and status in (None, r["status"])
+        if r["method"] == "POST" and path_part in r["path"] and (status is None or r["status"] == status)
+    ]
+
+
+def queries(output, path):
+    """The query strings of the script's GET requests to exactly ``path``, in order."""
+    return [
+        r["path"].partition("?")[2]
+        for r in output["requests"]
+        if r["method"] == "GET" and r["path"].partition("?")[0] == path
     ]
 
 
@@ -159,3 +175,144 @@ def test_wallet_docs_walkthrough(wallet_run, business):
 def test_wallet_docs_insufficient_balance_check_recognises_the_refusal(wallet_run):
     """The documented ``error.status === 400 && error.message.includes('Insufficient balance')``."""
     assert wallet_run["overdraw"]["reason"] == "insufficient_balance", wallet_run["overdraw"]
+
+
+def test_customers_and_portal_session(run_script, business, make_customer, other_business, live_server):
+    for _ in range(24):
+        make_customer()
+    make_customer(business=other_business, email="elsewhere@example.com")
+    out = run_script("customers.mjs")
+
+    created = out["created"]
+    customer = Customer.objects.get(pk=created["customer_id"])
+    assert created["business_id"] == business.id and created["email"] == customer.email
+    assert created["metadata"] == {"plan": "pro", "seats": 5, "beta": True}
+    assert created["phone_number"] == "+15555550100"
+    assert out["retrieved"] == created
+    assert (out["updated"]["name"], out["updated"]["phone_number"], out["updated"]["metadata"]) == (
+        "Jane Q. Doe",
+        None,
+        {"plan": "team"},
+    )
+    assert (customer.name, customer.phone_number, customer.metadata) == (
+        "Jane Q. Doe",
+        None,
+        {"plan": "team"},
+    )
+    assert out["by_email"] == [customer.id]
+
+    # 25 customers of this business (the other business's is never listed), 10 a page, newest first.
+    newest_first = [c.id for c in customer_list(business=business)]
+    assert len(newest_first) == 25 and newest_first[0] == customer.id
+    assert out["every_customer"] == newest_first  # pages 0, 1, 2 and the empty page 3
+    assert out["without_page_number"] == newest_first[:10] + newest_first[20:]  # page 1 skipped
+    assert out["first_page"] == {"ids": newest_first[:10], "has_next_page": True}
+    assert queries(out, "/api/customers")[1:] == [
+        "page_number=0&page_size=10",
+        "page_number=1&page_size=10",
+        "page_number=2&page_size=10",
+        "page_number=3&page_size=10",
+        "page_size=10",
+        "page_size=10&page_number=2",
+        "page_size=10&page_number=3",
+        "page_number=0&page_size=10",
+    ]
+
+    link = PortalLink.objects.get()
+    assert out["portal"]["link"].startswith(f"{live_server.url}/portal/open/")
+    assert link.token_digest == token_digest(out["portal"]["link"].rsplit("/", 1)[1])
+    assert (link.customer_id, link.return_url) == (
+        customer.id,
+        "https://shop.example.com/account?tab=billing",
+    )
+
+    assert (out["missing"]["error"], out["missing"]["status"], out["missing"]["code"]) == (
+        "NotFoundError",
+        404,
+        "NOT_FOUND",
+    )
+    assert (out["invalid"]["error"], out["invalid"]["status"], out["invalid"]["code"]) == (
+        "UnprocessableEntityError",
+        422,
+        "INVALID_REQUEST_BODY",
+    )
+    assert not Customer.objects.filter(email="not-an-email").exists()
+    assert Customer.objects.filter(business=business).count() == 25
+
+
+def test_usage_events_and_meters(run_script, business):
+    started = timezone.now()
+    out = run_script("metering.mjs")
+    customer = Customer.objects.get(pk=out["customer_id"], business=business)
+    first, second, third, untimed = (sent["event_id"] for sent in out["sent"])
+    replayed_new = first.replace("-1", "-5")
+
+    # Ingestion: four stored, then the replay of the first counts only the new event.
+    assert out["ingested"] == {"ingested_count": 4}
+    assert out["replayed"] == {"ingested_count": 1}
+    stored = {e.event_id: e for e in Event.objects.filter(business=business)}
+    assert set(stored) == {first, second, third, untimed, replayed_new}
+    assert {e.customer_id for e in stored.values()} == {customer.id}
+    for sent in out["sent"]:
+        if sent["timestamp"] is not None:
+            assert stored[sent["event_id"]].timestamp == datetime.fromisoformat(sent["timestamp"])
+    assert started <= stored[untimed].timestamp <= timezone.now()
+    assert stored[first].metadata == {"model": "gpt-4", "tokens": 150, "cached": False}
+    assert stored[untimed].metadata is None
+
+    retrieved = out["retrieved"]
+    assert (retrieved["event_id"], retrieved["customer_id"], retrieved["business_id"]) == (
+        first,
+        customer.id,
+        business.id,
+    )
+    assert retrieved["metadata"] == {"model": "gpt-4", "tokens": 150, "cached": False}
+    assert datetime.fromisoformat(retrieved["timestamp"]) == stored[first].timestamp
+
+    # Lists, newest first: every page (2 a page), by event name, and in a time window.
+    assert out["every_event"] == [untimed, replayed_new, third, second, first]
+    assert out["completions"] == [third, second, first]
+    assert out["window"] == [second]
+
+    # Meters as stored, and the events the GPT-4 token meter counts.
+    tokens, calls = out["meters"]["created"]
+    meter = Meter.objects.get(pk=tokens["id"], business=business)
+    assert (meter.aggregation_type, meter.aggregation_key, meter.measurement_unit) == (
+        "sum",
+        "tokens",
+        "tokens",
+    )
+    assert meter.filter == {
+        "conjunction": "and",
+        "clauses": [{"key": "model", "operator": "equals", "value": "gpt-4"}],
+    }
+    assert tokens["aggregation"] == {"type": "sum", "key": "tokens"} and tokens["filter"] == meter.filter
+    assert calls["aggregation"]["type"] == "count" and calls["filter"] is None
+    assert out["meters"]["retrieved"] == tokens
+    assert out["meters"]["meter_events"] == [third, first]
+    hour = timedelta(hours=1)
+    assert meter_usage(meter=meter, customer=customer, start=started - hour, end=started + hour) == Decimal(
+        200
+    )
+
+    # List, archive, unarchive.
+    assert out["meters"]["every_meter"] == [calls["id"], tokens["id"]]
+    calls_path = f"/api/meters/{calls['id']}"
+    assert [(r["method"], r["status"]) for r in out["requests"] if r["path"].startswith(calls_path)] == [
+        ("DELETE", 204),
+        ("POST", 200),
+    ]
+    assert out["meters"]["active_after_archive"] == [tokens["id"]]
+    assert out["meters"]["archived"] == [calls["id"]]
+    assert out["meters"]["archived_after_unarchive"] == []
+    assert Meter.objects.get(pk=calls["id"]).archived_at is None
+
+    # Refusals: an unknown event is a 404; nested metadata a 422 naming the field, nothing stored.
+    assert (out["missing_event"]["error"], out["missing_event"]["status"]) == ("NotFoundError", 404)
+    nested = out["nested_metadata"]
+    assert (nested["error"], nested["status"], nested["body"]["field"]) == (
+        "UnprocessableEntityError",
+        422,
+        "metadata",
+    )
+    assert Event.objects.filter(business=business).count() == 5
