@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+NODE_SDK := tests/sdk/node
+NODE_SDK_STAMP := $(NODE_SDK)/node_modules/.installed
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -20,7 +22,13 @@ $(STAMP): requirements.txt package.json package-lock.json | $(PY)
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
 
-install: $(STAMP)
+# The official Node SDK for the tests that run the wallet docs' JavaScript examples: a package of its
+# own (tests/sdk/node), so the served front-end packages never include it.
+$(NODE_SDK_STAMP): $(NODE_SDK)/package.json $(NODE_SDK)/package-lock.json
+	npm ci --prefix $(NODE_SDK) --no-audit --no-fund --loglevel=error
+	@touch $(NODE_SDK_STAMP)
+
+install: $(STAMP) $(NODE_SDK_STAMP)
 
 migrate: install
 	$(PY) manage.py migrate --noinput
@@ -51,4 +59,4 @@ bench-ledger: install
 	$(PY) benchmarks/ledger.py
 
 clean:
-	rm -rf $(VENV) .run staticfiles db.sqlite3 node_modules
+	rm -rf $(VENV) .run staticfiles db.sqlite3 node_modules $(NODE_SDK)/node_modules
