@@ -19,7 +19,7 @@ from django.db import models
 from django.utils import timezone
 
 from dodo_billing.ids import MAX_LENGTH, PublicId
-from dodo_billing.money import CURRENCY_CHOICES
+from dodo_billing.money import CurrencyField
 
 
 class Business(models.Model):
@@ -96,7 +96,7 @@ class ApiKey(models.Model):
 class ExchangeRate(models.Model):
     """Value of one major unit of ``currency`` in US dollars; operators edit it in admin."""
 
-    currency = models.CharField(primary_key=True, max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField(primary_key=True)
     usd_per_unit = models.DecimalField(
         max_digits=24, decimal_places=12, help_text="US dollars for one unit of this currency."
     )

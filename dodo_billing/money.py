@@ -10,6 +10,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import cache
 
 from babel.numbers import format_currency, get_currency_precision
+from django.db import models
 
 # The largest amount the API accepts or a wallet may hold: the largest integer a JSON number
 # carries exactly in every client (JavaScript's Number.MAX_SAFE_INTEGER, 2**53 - 1).
@@ -166,6 +167,23 @@ CURRENCIES: tuple[str, ...] = (
     "ZMW",
 )
 CURRENCY_CHOICES = [(code, code) for code in CURRENCIES]
+
+
+class CurrencyField(models.CharField):
+    """An ISO-4217 code of ``CURRENCIES`` (forms and admin offer the list). Migrations record the
+    field without its choices, so a change to the list is not a schema change and writes none."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("max_length", 3)
+        kwargs.setdefault("choices", CURRENCY_CHOICES)
+        super().__init__(*args, **kwargs)
+
+    def deconstruct(self):
+        name, path, args, kwargs = super().deconstruct()
+        kwargs.pop("choices", None)
+        if kwargs.get("max_length") == 3:
+            del kwargs["max_length"]
+        return name, path, args, kwargs
 
 
 @cache

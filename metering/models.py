@@ -8,7 +8,7 @@ from django.utils import timezone
 from customers.models import Customer
 from dodo_billing.ids import MAX_LENGTH, PublicId
 from dodo_billing.models import Business
-from dodo_billing.money import CURRENCY_CHOICES
+from dodo_billing.money import CurrencyField
 
 EVENT_ID_MAX_LENGTH = 255
 EVENT_NAME_MAX_LENGTH = 255
@@ -136,7 +136,7 @@ class Product(models.Model):
     tax_category = models.CharField(max_length=32, choices=TaxCategory.choices, default=TaxCategory.SAAS)
     metadata = models.JSONField(default=dict, blank=True)
     price_type = models.CharField(max_length=20, choices=PriceType.choices)
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     price = models.BigIntegerField(default=0, help_text="One-time or recurring price, minor units.")
     fixed_price = models.BigIntegerField(
         default=0, help_text="Usage-based: charged every cycle, minor units."
@@ -269,7 +269,7 @@ class Subscription(models.Model):
         max_length=10, choices=SubscriptionStatus.choices, default=SubscriptionStatus.ACTIVE
     )
     quantity = models.PositiveIntegerField(default=1)
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     recurring_amount = models.BigIntegerField(
         help_text="Recurring price or usage-based fixed price per cycle."
     )
@@ -368,7 +368,7 @@ class Invoice(models.Model):
     subscription = models.ForeignKey(
         Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
     )
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     period_start = models.DateTimeField(null=True, blank=True)
     period_end = models.DateTimeField(null=True, blank=True)
     subtotal = models.BigIntegerField()
@@ -441,7 +441,7 @@ class Payment(models.Model):
     )
     invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="payment")
     product = models.ForeignKey(Product, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     total_amount = models.BigIntegerField(help_text="Paid by the customer: wallet + gateway.")
     wallet_amount = models.BigIntegerField(default=0)
     gateway_amount = models.BigIntegerField(default=0)
@@ -528,7 +528,7 @@ class Refund(models.Model):
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="refunds")
     amount = models.BigIntegerField()
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     destination = models.CharField(max_length=8, choices=Destination.choices)
     status = models.CharField(max_length=10, choices=RefundStatus.choices)
     reason = models.CharField(max_length=REFUND_REASON_MAX_LENGTH, null=True, blank=True)

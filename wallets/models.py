@@ -18,7 +18,7 @@ from django.utils import timezone
 from customers.models import Customer
 from dodo_billing.ids import MAX_LENGTH, PublicId
 from dodo_billing.models import Business
-from dodo_billing.money import CURRENCY_CHOICES, MAX_AMOUNT
+from dodo_billing.money import MAX_AMOUNT, CurrencyField
 
 REASON_MAX_LENGTH = 1000
 IDEMPOTENCY_KEY_MAX_LENGTH = 255
@@ -36,7 +36,7 @@ class EventType(models.TextChoices):
 
 class Wallet(models.Model):
     customer = models.ForeignKey(Customer, on_delete=models.PROTECT, related_name="wallets")
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     balance = models.BigIntegerField(default=0, help_text="Minor units; moved only by ledger entries.")
     entry_count = models.BigIntegerField(default=0, help_text="Number of entries = seq of the newest one.")
     low_balance_threshold = models.BigIntegerField(
@@ -73,7 +73,7 @@ class LedgerEntry(models.Model):
         Customer, on_delete=models.PROTECT, db_index=False, related_name="ledger_entries"
     )
     wallet = models.ForeignKey(Wallet, on_delete=models.PROTECT, db_index=False, related_name="entries")
-    currency = models.CharField(max_length=3, choices=CURRENCY_CHOICES)
+    currency = CurrencyField()
     seq = models.BigIntegerField(help_text="Position in the wallet's ledger, from 1 without gaps.")
     amount = models.BigIntegerField(help_text="Minor units, always positive; is_credit gives the direction.")
     is_credit = models.BooleanField()
