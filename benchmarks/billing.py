@@ -6,7 +6,9 @@ On the 10-million-event data set of ``usage.py`` (50,000 customers, 20 event nam
 November 2026; loaded once and reused), it creates ``--subscriptions`` usage-based subscriptions
 (default 10,000) to one product with three meters — a filtered sum of tokens, a count of requests
 and a max of tokens, each with a price per unit and a free threshold — all anchored on 1 October
-2026, so their first period (October) has ended. Half of the customers hold money in their USD
+2026 and running for one monthly period, so the one period they have (October, the data set's
+middle month) has ended and is the only one that can ever be billed, whatever day the benchmark
+runs (the subscriptions expire when it is billed). Half of the customers hold money in their USD
 wallet; every customer has a sandbox test card.
 
 Then two real Celery worker processes (``--pool=solo``, on Redis) bill them: the benchmark sends
@@ -142,8 +144,8 @@ def create_catalog(business):
             "included_credits": 200,
             "payment_frequency_count": 1,
             "payment_frequency_interval": "Month",
-            "subscription_period_count": 20,
-            "subscription_period_interval": "Year",
+            "subscription_period_count": 1,
+            "subscription_period_interval": "Month",
             "meters": [
                 {"meter_id": meter.id, "price_per_unit": spec[5], "free_threshold": spec[6]}
                 for meter, spec in zip(meters, METER_SPECS, strict=True)
@@ -184,12 +186,12 @@ def create_subscriptions(conn, business, product, customer_ids: list[str]) -> fl
                 included_credits=product.included_credits,
                 payment_frequency_count=1,
                 payment_frequency_interval="Month",
-                subscription_period_count=20,
-                subscription_period_interval="Year",
+                subscription_period_count=1,
+                subscription_period_interval="Month",
                 billing_anchor=ANCHOR,
                 previous_billing_date=start,
                 next_billing_date=end,
-                expires_at=shift(ANCHOR, "Year", 20),
+                expires_at=shift(ANCHOR, "Month", 1),
                 payment_method=method,
                 billing={"country": "US"},
                 created_at=ANCHOR,
