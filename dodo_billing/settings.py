@@ -314,6 +314,10 @@ CELERY_BEAT_SCHEDULE = {
     "retry-failed-payments": {"task": "metering.tasks.retry_failed_payments", "schedule": 5 * 60},
 }
 
+# Billing's and the ledger's hot reads run as server-side prepared statements (dodo_billing.db.compiled).
+# Turn off behind a pooler in transaction mode, which gives each transaction another server session.
+DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
+
 # A subscription-period whose billing fails this many times (any cause but an unreachable database)
 # is not retried again: it needs attention, shown in the dashboard and admin, until an operator
 # retries it.

@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from functools import partial
 
 from django.conf import settings
-from django.db import IntegrityError, connections, router, transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from dodo_billing.db.compiled import CompiledQuery
 from dodo_billing.errors import (
     IdempotencyKeyReused,
     InsufficientWalletFunds,
@@ -87,38 +88,20 @@ def _lock_wallet(*, customer, currency: str) -> Wallet:
         return Wallet.objects.select_for_update().get(customer=customer, currency=currency)
 
 
-_wallet_lock_statement: tuple[str, list[str]] | None = None
+def _wallet_for_update(shape, *, customer_id, currency):
+    # No ordering: the model's default one would join the customer, and FOR UPDATE lock its row.
+    return Wallet.objects.select_for_update().filter(customer_id=customer_id, currency=currency).order_by()
+
+
+_WALLET_FOR_UPDATE = CompiledQuery("wallets.lock", _wallet_for_update)
 
 
 def _select_wallet_for_update(*, customer_id: str, currency: str) -> Wallet | None:
     """The customer's wallet in ``currency`` with its row locked (inside the caller's transaction),
-    or None. Billing runs this for every period: on PostgreSQL it is one fixed statement read into
-    the model directly (Wallet's columns need no conversion), without building a queryset."""
-    global _wallet_lock_statement  # built once, from the model's columns
-    connection = connections[router.db_for_write(Wallet)]
-    fields = Wallet._meta.concrete_fields
-    if connection.vendor != "postgresql" or any(field.get_db_converters(connection) for field in fields):
-        # No ordering: the model's default one would join the customer, and FOR UPDATE lock its row.
-        return (
-            Wallet.objects.select_for_update()
-            .filter(customer_id=customer_id, currency=currency)
-            .order_by()
-            .first()
-        )
-    if _wallet_lock_statement is None:
-        quote = connection.ops.quote_name
-        columns = ", ".join(quote(field.column) for field in fields)
-        customer_column = quote(Wallet._meta.get_field("customer").column)
-        _wallet_lock_statement = (
-            f"SELECT {columns} FROM {quote(Wallet._meta.db_table)} "  # noqa: S608 (quoted model names)
-            f"WHERE {customer_column} = %s AND {quote('currency')} = %s FOR UPDATE",
-            [field.attname for field in fields],
-        )
-    sql, attnames = _wallet_lock_statement
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [customer_id, currency])
-        row = cursor.fetchone()
-    return None if row is None else Wallet.from_db(connection.alias, attnames, row)
+    or None. Billing runs this for every period: compiled once per connection, then a prepared
+    statement (dodo_billing.db.compiled)."""
+    found = _WALLET_FOR_UPDATE.run(customer_id=customer_id, currency=currency)
+    return found[0] if found else None
 
 
 def _check_entry(

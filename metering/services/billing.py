@@ -18,6 +18,7 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from dodo_billing.countries import check_billing_address
+from dodo_billing.db.writes import update_fields
 from dodo_billing.errors import (
     ApplicationError,
     InvalidRequestBody,
@@ -47,7 +48,6 @@ from metering.selectors.billing import (
     subscription_lock_for_billing,
     subscription_priced_meters,
 )
-from metering.services.inserts import update_fields
 from metering.services.notify import emit
 from metering.services.payments import invoice_settle
 

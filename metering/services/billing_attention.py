@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from dodo_billing.db.writes import update_fields
 from dodo_billing.errors import InvalidRequestParameters
 from metering.models import BILLABLE_STATUSES, Invoice, Subscription, SubscriptionStatus
 from metering.services.billing import (
@@ -25,7 +26,6 @@ from metering.services.billing import (
     mark_needs_attention,
     next_period,
 )
-from metering.services.inserts import update_fields
 
 logger = logging.getLogger(__name__)
 

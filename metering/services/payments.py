@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from dodo_billing.countries import check_billing_address
+from dodo_billing.db.writes import insert
 from dodo_billing.errors import InvalidRequestBody, InvalidRequestParameters
 from dodo_billing.validation import metadata_problem
 from metering.gateways import GatewayResult, gateway_for
@@ -28,7 +29,6 @@ from metering.models import (
     Subscription,
     SubscriptionStatus,
 )
-from metering.services.inserts import insert
 from metering.services.license_keys import license_key_issue_for_payment
 from metering.services.notify import emit
 from wallets.models import REASON_MAX_LENGTH, EventType

@@ -6,6 +6,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from customers.models import Customer
+from dodo_billing.db.copy import copy_insert_new
 from dodo_billing.errors import InvalidRequestBody, validate_fields
 from metering.ingestion import EventIn, EventRejected, EventWindow, encode_metadata, event_timestamp
 from metering.meter_filters import validate_metadata_key, validate_meter_filter
@@ -98,46 +99,6 @@ def meter_unarchive(*, meter: Meter) -> Meter:
 
 # --- ingestion -----------------------------------------------------------------------------------
 
-# PostgreSQL: the batch is COPYed into a per-connection temporary table, then moved with one
-# statement that empties the table and inserts its rows with ON CONFLICT DO NOTHING (dedup against
-# earlier requests; the row count is the number of new events). COPY parses rows far faster than an
-# INSERT of parameter arrays. The move deletes what it moves, so the table is empty after every call
-# even inside a longer transaction; a failed call rolls its COPY back with its savepoint. ORDER BY
-# event_id makes concurrent batches take their unique-index locks in one order: no deadlocks.
-_CREATE_STAGE = """
-CREATE TEMPORARY TABLE IF NOT EXISTS metering_event_stage
-    (customer_id text, event_id text, event_name text, ts timestamptz, metadata jsonb)
-    ON COMMIT DELETE ROWS
-"""
-_COPY_STAGE = "COPY metering_event_stage (customer_id, event_id, event_name, ts, metadata) FROM STDIN"
-_MOVE_STAGE = """
-WITH staged AS (DELETE FROM metering_event_stage RETURNING *)
-INSERT INTO metering_event
-    (business_id, customer_id, event_id, event_name, "timestamp", metadata, ingested_at)
-SELECT %s, customer_id, event_id, event_name, ts, metadata, %s FROM staged ORDER BY event_id
-ON CONFLICT (business_id, event_id) DO NOTHING
-"""
-
-
-def _insert_postgres(*, business, events, timestamps, ingested_at) -> int:
-    connection.ensure_connection()
-    raw = connection.connection
-    with raw.cursor() as cursor:
-        cursor.execute(_CREATE_STAGE)
-        with cursor.copy(_COPY_STAGE) as copy:
-            for event, timestamp in zip(events, timestamps, strict=True):
-                copy.write_row(
-                    (
-                        event.customer_id,
-                        event.event_id,
-                        event.event_name,
-                        timestamp,
-                        encode_metadata(event.metadata),
-                    )
-                )
-        cursor.execute(_MOVE_STAGE, (business.id, ingested_at))
-        return cursor.rowcount
-
 
 def events_check(*, business, events: list[EventIn], window: EventWindow) -> list[datetime]:
     """Reject the whole batch on the first bad event; return each event's UTC timestamp.
@@ -181,9 +142,23 @@ def events_insert(*, business, events: list[EventIn], timestamps: list[datetime]
     if not events:
         return 0
     with transaction.atomic():
-        if connection.vendor == "postgresql":
-            return _insert_postgres(
-                business=business, events=events, timestamps=timestamps, ingested_at=ingested_at
+        if connection.vendor == "postgresql":  # COPY, then one INSERT … ON CONFLICT DO NOTHING
+            return copy_insert_new(
+                model=Event,
+                columns=["customer_id", "event_id", "event_name", "timestamp", "metadata"],
+                rows=(
+                    (
+                        event.customer_id,
+                        event.event_id,
+                        event.event_name,
+                        timestamp,
+                        encode_metadata(event.metadata),
+                    )
+                    for event, timestamp in zip(events, timestamps, strict=True)
+                ),
+                constants={"business_id": business.id, "ingested_at": ingested_at},
+                unique=("business", "event_id"),
+                order_by="event_id",
             )
         order = sorted(range(len(events)), key=lambda i: events[i].event_id)
         ids = [events[i].event_id for i in order]

@@ -8,6 +8,7 @@ import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 
+from dodo_billing.db.writes import update_fields
 from dodo_billing.errors import InvalidRequestParameters
 from dodo_billing.models import WebhookEvent
 from dodo_billing.webhooks import webhook_endpoint_create
@@ -39,7 +40,6 @@ from metering.services.billing import (
     subscriptions_due,
     usage_charge,
 )
-from metering.services.inserts import update_fields
 from metering.services.payments import RETRY_DELAYS, payment_mark_paid, payment_retry
 from wallets.models import LedgerEntry, Wallet
 from wallets.services import wallet_credit
@@ -619,7 +619,7 @@ def test_billing_reads_are_prepared_once_per_connection_and_again_after_a_reset(
 
 
 def test_billing_writes_its_rows_as_the_orm_does(subscribed, customer):
-    """Invoice, lines, payment and gateway charge go through metering.services.inserts: every
+    """Invoice, lines, payment and gateway charge go through dodo_billing.db.writes: every
     field as the ORM writes it, the lines' ids set on them, the objects saved (a later save
     updates)."""
     invoice = bill(subscribed)

@@ -8,6 +8,7 @@ from django.test.utils import CaptureQueriesContext
 
 from dodo_billing.errors import IdempotencyKeyReused, InsufficientWalletFunds
 from dodo_billing.money import MAX_AMOUNT
+from wallets import services as wallet_services
 from wallets.models import EventType, LedgerEntry, Wallet
 from wallets.selectors import wallet_reconcile
 from wallets.services import wallet_credit, wallet_debit, wallet_debit_up_to, wallet_ledger_entry_create
@@ -16,7 +17,16 @@ pytestmark = pytest.mark.django_db
 
 
 def wallet_locks(queries) -> int:
-    return sum(1 for q in queries if '"wallets_wallet"' in q["sql"] and "FOR UPDATE" in q["sql"])
+    """Statements that lock a wallet: the locking SELECT, or EXECUTE of its prepared statement."""
+    names = wallet_services._WALLET_FOR_UPDATE.statement_names()
+    return sum(
+        1
+        for q in queries
+        if (
+            '"wallets_wallet"' in q["sql"] and "FOR UPDATE" in q["sql"] and not q["sql"].startswith("PREPARE")
+        )
+        or any(q["sql"].startswith(f"EXECUTE {name}(") for name in names)
+    )
 
 
 def key_lookups(queries) -> int:

@@ -1,7 +1,7 @@
-"""Inserts of billing's new rows — invoice, lines, payment, gateway charge — and the update that
-moves the subscription on: written every period.
+"""INSERT and UPDATE statements built once per model and field list.
 
-``insert(objs)`` writes unsaved instances of one model in one statement, exactly as
+Billing writes an invoice, its lines, a payment and a gateway charge and moves the subscription on
+for every period. ``insert(objs)`` writes unsaved instances of one model in one statement, exactly as
 ``bulk_create`` does (no save signals; the models have none), but on PostgreSQL the statement's
 text is built once per model and row count, and each value is prepared by its field as the ORM
 prepares it. Building an INSERT through ``Model.save()`` cost about 0.3 ms of Python per row
