@@ -163,7 +163,7 @@ def _append_entry(
         if idempotency_key is not None:
             _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
         raise InsufficientWalletFunds(
-            f"Insufficient funds in wallet: the {currency} balance is "
+            f"Insufficient balance for debit: the {currency} balance is "
             f"{format_money(before, currency)}, the debit is {format_money(amount, currency)}.",
             extra={"balance": before, "currency": currency},
         )

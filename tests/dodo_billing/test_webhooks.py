@@ -528,7 +528,7 @@ def test_no_alert_without_a_threshold_or_on_a_rejected_debit(business, customer)
     wallet = Wallet.objects.get(customer=customer, currency="USD")
     wallet_set_low_balance_threshold(wallet=wallet, threshold=50)
     events = WebhookEvent.objects.count()
-    with pytest.raises(Exception, match="Insufficient funds"):
+    with pytest.raises(Exception, match="Insufficient balance"):
         wallet_debit(customer=customer, currency="USD", amount=1)
     assert WebhookEvent.objects.count() == events == 2
     assert not WebhookEvent.objects.filter(type="wallet.balance_low").exists()

@@ -109,7 +109,7 @@ def test_insufficient_funds_shows_the_error_and_writes_nothing(staff_client, cus
     response = adjust(staff_client, customer, direction="debit", amount="5.01")
     assert response.status_code == 400
     html = response.content.decode()
-    assert "Insufficient funds in wallet: the USD balance is $5.00, the debit is $5.01." in html
+    assert "Insufficient balance for debit: the USD balance is $5.00, the debit is $5.01." in html
     assert "is-invalid" in html and "Nothing was changed" in html
     assert (ledger_rows(), balances()) == before
 
