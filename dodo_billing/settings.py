@@ -240,6 +240,10 @@ else:
     }
 # Per-API-key limits ("<n>/min,<n>/s", or "off"); see dodo_billing/api/throttling.py.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/min,200/s")
+# Webhook deliveries go to public internet addresses only (dodo_billing/egress.py): a URL on
+# loopback, private, link-local, CGNAT … addresses is refused at registration and at delivery. A
+# self-hosted install whose receivers live on its own network turns this on.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
 # CORS (django-cors-headers), on /api/ only: browsers may call the API from these origins
 # ("https://app.example.com,http://localhost:3000"); none by default. API keys travel in the
 # Authorization header, never in cookies, so credentials stay off.

@@ -47,6 +47,13 @@ from wallets.models import Wallet
 from wallets.services import wallet_credit, wallet_debit, wallet_set_low_balance_threshold
 
 
+@pytest.fixture(autouse=True)
+def private_targets(settings):
+    """The receivers here listen on 127.0.0.1: allowed as on a self-hosted install that turns
+    WEBHOOK_ALLOW_PRIVATE_TARGETS on (tests/dodo_billing/test_webhook_egress.py tests it off)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True
+
+
 @pytest.fixture
 def receiver():
     server = Receiver()
