@@ -116,9 +116,13 @@ def test_admin_refuses_a_private_target(client, business):
 
 
 def resolving(monkeypatch, answers: dict[str, list[str]]):
-    """Stand in for DNS (no resolver serves these names here): getaddrinfo answers ``answers``."""
+    """Stand in for DNS for the names in ``answers`` (no resolver serves them here); every other
+    name (the broker's, the database's) is resolved as usual."""
+    real = socket.getaddrinfo
 
     def getaddrinfo(host, port, *args, **kwargs):
+        if host not in answers:
+            return real(host, port, *args, **kwargs)
         return [
             (socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port))
             for a in answers[host]
@@ -179,3 +183,18 @@ def test_a_name_that_resolves_to_a_private_address_is_refused_at_delivery(
     assert delivery.status == "failed" and "resolves to 127.0.0.1" in delivery.last_error
     assert receiver.requests == []
     assert json.loads(event.payload)["type"] == "payment.succeeded"
+
+
+@pytest.mark.django_db
+def test_the_request_goes_to_the_checked_address_with_the_hosts_name(business, receiver, monkeypatch):  # noqa: F811
+    """A real POST: the connection is made to the address the check passed (here the receiver's,
+    let through for this test), while the Host header keeps the endpoint's name."""
+    port = receiver.url.split(":")[2].split("/")[0]
+    endpoint = webhook_endpoint_create(business=business, url=f"http://hooks.merchant.example:{port}/in")
+    resolving(monkeypatch, {"hooks.merchant.example": ["127.0.0.1"]})
+    monkeypatch.setattr(egress, "address_refusal", lambda address: None)
+    emit_committed(business)
+    delivery = WebhookDelivery.objects.get(endpoint=endpoint)
+    assert deliver_webhook(delivery.pk) == "succeeded"
+    (request,) = receiver.requests
+    assert request["path"] == "/in" and request["headers"]["host"] == f"hooks.merchant.example:{port}"
