@@ -309,6 +309,7 @@ def start_celery(args, run_dir: Path, log) -> list[subprocess.Popen]:
         "LOG_LEVEL": "WARNING",
         "BILLING_SWEEP_SECONDS": "10",
         "WEBHOOK_SWEEP_SECONDS": "10",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the receiver listens on 127.0.0.1
     }
     celery = [sys.executable, "-m", "celery", "-A", "dodo_billing"]
     subprocess.run(
@@ -509,7 +510,9 @@ def main() -> None:
     print(f"Load average before: {common.load_average()}")
     run_dir = Path(tempfile.mkdtemp(prefix="dodo-soak-"))
     # This process enqueues too (set-up, on commit): on the same broker as the workers.
-    os.environ.update(CELERY_BROKER_URL=args.broker_url, DODO_RUN_DIR=str(run_dir))
+    os.environ.update(
+        CELERY_BROKER_URL=args.broker_url, DODO_RUN_DIR=str(run_dir), WEBHOOK_ALLOW_PRIVATE_TARGETS="1"
+    )
     common.fresh_database(args.database_url)
     from django.db import connection
 

@@ -413,11 +413,14 @@ def _display(column: Column, value, record: dict) -> str:
     return str(value)
 
 
-def _export(column: Column, value, record: dict) -> str:
+def _export(column: Column, value, record: dict):
+    """A listing cell for CSV: numbers stay numbers (money in major units), the rest text."""
     if value is None:
         return ""
     if column.kind == "money":
-        return str(minor_to_major(int(value), record[column.currency]))
+        return minor_to_major(int(value), record[column.currency])
+    if column.kind in ("number", "decimal"):
+        return value
     if column.kind == "datetime":
         return value.astimezone(UTC).isoformat()
     return _display(column, value, record)
@@ -514,9 +517,14 @@ def report_export_rows(*, business, definition: dict, today: date | None = None)
         return
     columns = _listing_columns(dataset, definition)
     paths = _listing_paths(dataset, columns)
-    yield [column.label for column in columns]
+    chosen = {column.path for column in columns}
+    # Every amount has its currency beside it, chosen as a column or not.
+    currencies = sorted({c.currency for c in columns if c.kind == "money" and c.currency not in chosen})
+    yield [column.label for column in columns] + ["Currency" for _ in currencies]
     for record in queryset.order_by(*_listing_order(dataset)).values(*paths).iterator(chunk_size=2000):
-        yield [_export(column, record[column.path], record) for column in columns]
+        yield [_export(column, record[column.path], record) for column in columns] + [
+            record[path] for path in currencies
+        ]
 
 
 # --- grouped results --------------------------------------------------------------------------------
@@ -619,12 +627,8 @@ def _run_grouped(dataset, business, definition, queryset, start, end, for_export
         value = row.get(aggregate.name) or 0
         if aggregate.kind == "money":
             currency = row["currency"]
-            return (
-                str(minor_to_major(int(value), currency))
-                if for_export
-                else format_money(int(value), currency)
-            )
-        return str(value)
+            return minor_to_major(int(value), currency) if for_export else format_money(int(value), currency)
+        return value if for_export else str(value)
 
     table_rows = []
     for row in rows:
@@ -756,7 +760,7 @@ def _run_usage(dataset, business, definition, grouping, queryset, start, end, fo
             cells.append(row["group_label"])
     headers.append({"name": "usage", "label": label, "numeric": True})
     for cells, row in zip(table_rows, rows, strict=True):
-        cells.append(_usage_text(row["usage"]))
+        cells.append(row["usage"] if for_export else _usage_text(row["usage"]))
     aggregate = Aggregate("usage", label, "usage")
     return ReportResult(
         dataset=dataset,

@@ -13,7 +13,7 @@ from django.utils.timezone import template_localtime
 from customers.avatars import avatar_html
 from customers.models import Customer
 from customers.selectors import balance_annotation
-from dodo_billing.money import format_money
+from dodo_billing.money import format_money, minor_to_major
 from dodo_billing.selectors import user_preference_get
 from dodo_billing.tables import BaseTable, DateTimeColumn, IdColumn
 from dodo_billing.views import register_table
@@ -59,8 +59,8 @@ class BalanceColumn(tables.Column):
     def render(self, value):
         return format_money(int(value), self.currency)
 
-    def value(self, value):
-        return format_money(int(value), self.currency) if value is not None else ""
+    def value(self, value):  # a number of major units; the header names the currency
+        return minor_to_major(int(value), self.currency) if value is not None else None
 
 
 class MetadataColumn(tables.Column):

@@ -53,7 +53,7 @@ class UnsupportedCurrency(ApplicationError):
 class InsufficientWalletFunds(ApplicationError):
     status = 400
     code = "INSUFFICIENT_WALLET_FUNDS"
-    default_message = "Insufficient funds in wallet"
+    default_message = "Insufficient balance for debit"
 
 
 class WalletBalanceLimitExceeded(ApplicationError):

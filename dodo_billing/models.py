@@ -18,6 +18,7 @@ from django.core.validators import (
 from django.db import models
 from django.utils import timezone
 
+from dodo_billing.egress import url_refusal
 from dodo_billing.ids import MAX_LENGTH, PublicId
 from dodo_billing.money import CurrencyField
 
@@ -183,7 +184,8 @@ def new_webhook_secret() -> str:
 
 
 def validate_webhook_url(value) -> None:
-    """An absolute http(s) URL with a host name or IP address, a valid port, no spaces or controls."""
+    """An absolute http(s) URL with a host name or IP address, a valid port, no spaces or controls,
+    and a host that is not private (dodo_billing/egress.py) unless WEBHOOK_ALLOW_PRIVATE_TARGETS."""
     if not isinstance(value, str) or not value:
         raise ValidationError("Enter an http:// or https:// URL.", code="invalid")
     if any(ord(char) <= 0x20 or ord(char) == 0x7F for char in value):
@@ -203,6 +205,9 @@ def validate_webhook_url(value) -> None:
             raise ValidationError("The URL needs a valid host name or IP address.", code="invalid") from None
     if port == 0:
         raise ValidationError("The URL's port must be from 1 to 65535.", code="invalid")
+    refusal = url_refusal(value)
+    if refusal is not None:
+        raise ValidationError(f"Webhooks go to public addresses only, and {refusal}.", code="private_target")
 
 
 def validate_filter_types(value) -> None:

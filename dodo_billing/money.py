@@ -1,16 +1,24 @@
 """Money: currencies, exponents, the one rounding rule, conversion and formatting.
 
 Amounts of money are ``int`` minor units (cents, paise, yen) beside an ISO-4217 code. Exponents
-and formatting come from Babel's CLDR data, never from a table of our own. A ``Decimal`` amount
+are ISO 4217's minor units, from the ``iso4217`` package (ISO's own published table); codes ISO
+has withdrawn but the contract still lists (ANG, BGN, HRK, SLL) take theirs from ``py-moneyed``.
+Babel formats amounts, always with the ISO number of decimals: its CLDR data also has "digits",
+but those are display conventions (ALL, IQD, RSD … shown without decimals), not minor units, and
+are never used as exponents. Nothing here is a table of our own. A ``Decimal`` amount
 becomes integer minor units in exactly one place, :func:`round_to_minor_units`, which rounds half
 to even ("banker's rounding": unbiased across many invoices, and the IEEE 754 default).
 """
 
+import copy
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from functools import cache
 
-from babel.numbers import format_currency, get_currency_precision
+import moneyed
+from babel import Locale
+from babel.numbers import NumberPattern
 from django.db import models
+from iso4217 import Currency as Iso4217Currency
 
 # The largest amount the API accepts or a wallet may hold: the largest integer a JSON number
 # carries exactly in every client (JavaScript's Number.MAX_SAFE_INTEGER, 2**53 - 1).
@@ -188,8 +196,22 @@ class CurrencyField(models.CharField):
 
 @cache
 def currency_exponent(currency: str) -> int:
-    """Digits after the decimal point of ``currency``'s minor unit (USD 2, JPY 0, KWD 3)."""
-    return get_currency_precision(currency)
+    """ISO 4217 minor-unit digits of ``currency`` (USD 2, JPY 0, KWD 3, IQD 3, ALL 2).
+
+    From ISO's current table; a code ISO has withdrawn (still in the contract's list) falls back to
+    py-moneyed's table, which keeps the minor units ISO last published for it. An unknown code
+    raises ``KeyError`` naming it."""
+    try:
+        exponent = Iso4217Currency(currency).exponent
+    except ValueError:
+        try:
+            sub_unit = moneyed.get_currency(currency).sub_unit
+        except moneyed.CurrencyDoesNotExist:
+            raise KeyError(currency) from None
+        exponent = len(str(sub_unit)) - 1  # 1 → 0, 100 → 2, 1000 → 3
+    if exponent is None:  # ISO's "N.A." (gold, test codes): not money this product handles
+        raise KeyError(currency)
+    return exponent
 
 
 def round_to_minor_units(amount: Decimal) -> int:
@@ -227,6 +249,18 @@ def convert_total(balances: list[tuple[int, str]], *, to_currency: str, rates: d
     return round_to_minor_units(major_to_minor(total, to_currency))
 
 
+@cache
+def _currency_pattern(locale: str, exponent: int) -> tuple[NumberPattern, Locale]:
+    """The locale's standard currency pattern with exactly ``exponent`` decimals."""
+    parsed = Locale.parse(locale)
+    pattern = copy.copy(parsed.currency_formats["standard"])
+    pattern.frac_prec = (exponent, exponent)
+    return pattern, parsed
+
+
 def format_money(amount: int, currency: str, locale: str = "en_US") -> str:
-    """``1500, "USD"`` → ``$15.00``; ``150000, "INR"`` in ``en_IN`` → ``₹1,500.00``."""
-    return format_currency(minor_to_major(amount, currency), currency, locale=locale)
+    """``1500, "USD"`` → ``$15.00``; ``150000, "INR"`` in ``en_IN`` → ``₹1,500.00``;
+    ``1234, "IQD"`` → ``IQD 1.234``: the locale's symbol and layout, the ISO number of decimals."""
+    exponent = currency_exponent(currency)
+    pattern, parsed = _currency_pattern(locale, exponent)
+    return pattern.apply(minor_to_major(amount, currency), parsed, currency=currency, currency_digits=False)

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django_tables2",
     "django_htmx",
     "axes",
+    "corsheaders",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "dodo_billing",
@@ -70,10 +71,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every answer of the API (errors and preflights too) gets the CORS policy.
+    "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "dodo_billing.api.middleware.ApiPreflightMiddleware",
+    "dodo_billing.api.middleware.ApiOptionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -237,6 +240,33 @@ else:
     }
 # Per-API-key limits ("<n>/min,<n>/s", or "off"); see dodo_billing/api/throttling.py.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000/min,200/s")
+# Webhook deliveries go to public internet addresses only (dodo_billing/egress.py): a URL on
+# loopback, private, link-local, CGNAT … addresses is refused at registration and at delivery. A
+# self-hosted install whose receivers live on its own network turns this on.
+WEBHOOK_ALLOW_PRIVATE_TARGETS = env_bool("WEBHOOK_ALLOW_PRIVATE_TARGETS", False)
+# CORS (django-cors-headers), on /api/ only: browsers may call the API from these origins
+# ("https://app.example.com,http://localhost:3000"); none by default. API keys travel in the
+# Authorization header, never in cookies, so credentials stay off.
+CORS_URLS_REGEX = r"^/api/.*$"
+CORS_ALLOWED_ORIGINS = env_list("CORS_ALLOWED_ORIGINS", "")
+CORS_ALLOW_CREDENTIALS = False
+# The official JavaScript SDK sends its x-stainless-* headers with every request.
+CORS_ALLOW_HEADERS = (
+    "accept",
+    "authorization",
+    "content-type",
+    "idempotency-key",
+    "x-stainless-arch",
+    "x-stainless-lang",
+    "x-stainless-os",
+    "x-stainless-package-version",
+    "x-stainless-retry-count",
+    "x-stainless-runtime",
+    "x-stainless-runtime-version",
+    "x-stainless-timeout",
+)
+CORS_EXPOSE_HEADERS = ("retry-after", "x-should-retry")
+CORS_PREFLIGHT_MAX_AGE = 600
 SPECTACULAR_SETTINGS = {
     "TITLE": "dodo_billing API",
     "DESCRIPTION": (

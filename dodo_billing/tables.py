@@ -8,7 +8,7 @@ remembered per table in their ``UserPreference`` ("Edit columns" on every list p
 import django_tables2 as tables
 from django.utils.html import format_html
 
-from dodo_billing.money import format_money
+from dodo_billing.money import format_money, minor_to_major
 
 PER_PAGE_CHOICES = (25, 50, 100, 250)
 DEFAULT_PER_PAGE = 50
@@ -95,13 +95,40 @@ class BaseTable(tables.Table):
         return [(name, headers[name]) for name in self.selected_columns]
 
     def export_rows(self):
-        """Header and rows of the visible columns (values, not HTML), for CSV export."""
-        hidden = [name for name, column in self.columns.items() if not column.visible]
-        return self.as_values(exclude_columns=hidden)
+        """Header and rows of the visible columns (values, not HTML), for CSV export.
+
+        Money exports as a number of major units (``56.20``); a table whose money columns take
+        their currency from a column that is not exported gets that column ("Currency") after the
+        first of them, so every amount has its currency beside it."""
+        columns = [
+            bound
+            for bound in self.columns.iterall()
+            if bound.visible and not bound.column.exclude_from_export
+        ]
+        exported = {bound.name for bound in columns}
+        currency_after: dict[str, str] = {}  # money column name → currency accessor to add after it
+        for bound in columns:
+            accessor = getattr(bound.column, "currency_accessor", None)
+            if accessor and accessor not in exported and accessor not in currency_after.values():
+                currency_after[bound.name] = accessor
+        header = []
+        for bound in columns:
+            header.append(str(bound.header))
+            if bound.name in currency_after:
+                header.append("Currency")
+        yield header
+        for row in self.rows:
+            cells = []
+            for bound in columns:
+                cells.append(row.get_cell_value(bound.name))
+                if bound.name in currency_after:
+                    cells.append(tables.A(currency_after[bound.name]).resolve(row.record))
+            yield cells
 
 
 class MoneyColumn(tables.Column):
-    """An integer of minor units shown in its currency (``currency_accessor`` names the field)."""
+    """An integer of minor units shown in its currency (``currency_accessor`` names the field);
+    exported as a number of major units (``56.20``), with the currency in its own column."""
 
     def __init__(self, *args, currency_accessor: str = "currency", **kwargs):
         kwargs.setdefault("attrs", {"td": {"class": "text-end text-nowrap"}, "th": {"class": "text-end"}})
@@ -112,7 +139,7 @@ class MoneyColumn(tables.Column):
         return format_money(int(value), tables.A(self.currency_accessor).resolve(record))
 
     def value(self, value, record):
-        return format_money(int(value), tables.A(self.currency_accessor).resolve(record))
+        return minor_to_major(int(value), tables.A(self.currency_accessor).resolve(record))
 
 
 class IdColumn(tables.Column):

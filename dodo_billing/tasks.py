@@ -12,6 +12,7 @@ from celery import shared_task
 from django.utils import timezone
 from standardwebhooks import Webhook
 
+from dodo_billing.egress import HostNotResolved, TargetRefused, pinned_target, private_targets_allowed
 from dodo_billing.webhooks import (
     COUNTDOWN_MAX_SECONDS,
     DELIVERY_TIMEOUT_SECONDS,
@@ -45,15 +46,31 @@ def signed_headers(claim: DeliveryClaim) -> httpx.Headers:
     return headers
 
 
+def _request_target(claim: DeliveryClaim, headers: httpx.Headers) -> tuple[str, dict]:
+    """The URL to connect to and the request's extensions: unless private targets are allowed,
+    the endpoint's host is resolved and checked, and the request goes to that checked address
+    (``Host`` and TLS keep the name). Raises TargetRefused or HostNotResolved."""
+    if private_targets_allowed():
+        return claim.url, {}
+    target = pinned_target(claim.url)
+    headers["host"] = target.host_header
+    return target.url, ({"sni_hostname": target.sni_hostname} if target.sni_hostname else {})
+
+
 def post_webhook(claim: DeliveryClaim) -> AttemptOutcome:
-    """One POST of the event body; never raises for network trouble (it is the outcome)."""
+    """One POST of the event body; never raises for network trouble (it is the outcome).
+
+    No redirect is followed and no proxy from the environment is used: the request goes straight
+    to the endpoint's (checked) address."""
     started = time.monotonic()
     status_code, error, body = None, "", ""
     try:
+        headers = signed_headers(claim)
+        url, extensions = _request_target(claim, headers)
         with (
-            httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False) as client,
+            httpx.Client(timeout=DELIVERY_TIMEOUT_SECONDS, follow_redirects=False, trust_env=False) as client,
             client.stream(
-                "POST", claim.url, content=claim.payload.encode(), headers=signed_headers(claim)
+                "POST", url, content=claim.payload.encode(), headers=headers, extensions=extensions
             ) as response,
         ):
             status_code = response.status_code
@@ -67,6 +84,11 @@ def post_webhook(claim: DeliveryClaim) -> AttemptOutcome:
                 ):
                     break
             body = b"".join(chunks).decode("utf-8", errors="replace")[:RESPONSE_BODY_MAX_CHARS]
+    except TargetRefused as exc:
+        duration_ms = int((time.monotonic() - started) * 1000)
+        return AttemptOutcome(None, str(exc), "", duration_ms, permanent=True)
+    except HostNotResolved as exc:
+        error = str(exc)
     except httpx.TimeoutException as exc:
         error = f"Timed out after {DELIVERY_TIMEOUT_SECONDS} s ({type(exc).__name__})."
     except httpx.HTTPError as exc:

@@ -10,13 +10,12 @@
   template shows those registered for its kind of object.
 """
 
-import csv
 from dataclasses import dataclass
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.mixins import LoginRequiredMixin
-from django.http import HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -26,6 +25,7 @@ from django_tables2 import RequestConfig
 from django_tables2.paginators import LazyPaginator
 
 from customers.selectors import customer_count
+from dodo_billing.exports import csv_response
 from dodo_billing.selectors import api_key_list, business_for_user, user_preference_get
 from dodo_billing.services import user_preference_set
 from dodo_billing.tables import DEFAULT_PER_PAGE, PER_PAGE_CHOICES, BaseTable
@@ -70,21 +70,6 @@ def safe_next_url(request, fallback: str) -> str:
     ):
         return candidate
     return fallback
-
-
-class _Echo:
-    def write(self, value):
-        return value
-
-
-def csv_response(rows, filename: str) -> StreamingHttpResponse:
-    """Stream ``rows`` (an iterable of lists, header first) as a CSV download."""
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
 
 
 def capped_count(queryset, cap: int = COUNT_CAP) -> tuple[int, bool]:

@@ -515,6 +515,7 @@ class AttemptOutcome:
     error: str
     response_body: str
     duration_ms: int
+    permanent: bool = False  # a refused target: the delivery fails now, no retries
 
     @property
     def succeeded(self) -> bool:
@@ -604,7 +605,7 @@ def webhook_delivery_record(*, claim: DeliveryClaim, outcome: AttemptOutcome) ->
     if delivery.status == WebhookDeliveryStatus.PENDING or outcome.succeeded:
         if outcome.succeeded:
             delivery.status, delivery.next_attempt_at = WebhookDeliveryStatus.SUCCEEDED, None
-        elif delivery.attempts > MAX_RETRIES:
+        elif outcome.permanent or delivery.attempts > MAX_RETRIES:
             delivery.status, delivery.next_attempt_at = WebhookDeliveryStatus.FAILED, None
         else:
             delivery.next_attempt_at = now + retry_delay(delivery.attempts)

@@ -156,7 +156,13 @@ def celery_workers(transactional_db, tmp_path):
     db = settings.DATABASES["default"]
     host = f"{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}"
     database_url = f"postgres://{db['USER']}:{db['PASSWORD']}@{host}/{db['NAME']}"  # the test database
-    env = {**os.environ, "DATABASE_URL": database_url, "LOG_LEVEL": "INFO"}
+    # The tests' webhook receivers listen on 127.0.0.1.
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOG_LEVEL": "INFO",
+        "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",
+    }
     started = []
 
     def start():

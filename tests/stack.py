@@ -268,6 +268,7 @@ class Stack:
             "WEBHOOK_SWEEP_SECONDS": "2",
             "WEBHOOK_LEASE_SECONDS": "6",
             "WEBHOOK_NEVER_RAN_GRACE_SECONDS": "4",
+            "WEBHOOK_ALLOW_PRIVATE_TARGETS": "1",  # the Receiver listens on 127.0.0.1
         }
         self.manage("migrate", "--noinput", "-v0")
 

@@ -52,7 +52,14 @@ class LedgerEntryAdmin(ReadOnlyAdmin):
         "event_type", "reason", "created_at",
     ]  # fmt: skip
     list_filter = ["currency", "is_credit", "event_type", "business"]
-    search_fields = ["id", "customer__id", "customer__email", "idempotency_key", "reference_object_id"]
+    search_fields = [
+        "id",
+        "customer__id",
+        "customer__email",
+        "idempotency_key",
+        "system_key",
+        "reference_object_id",
+    ]
     date_hierarchy = "created_at"
     show_full_result_count = False
 

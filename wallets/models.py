@@ -7,7 +7,9 @@ Invariants (DESIGN.md), and where each is enforced:
    continues the previous one and another that a wallet's balance only ever moves to its newest
    entry's ``after_balance``.
 3. Entries are never updated or deleted — a PostgreSQL trigger rejects UPDATE/DELETE.
-4. An idempotency key is unique per customer — partial UNIQUE constraint.
+4. An idempotency key is unique per customer — partial UNIQUE constraint; the client's keys
+   (``idempotency_key``) and the product's own (``system_key``) are separate columns, each with
+   its own constraint, so neither can take the other's.
 """
 
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -82,7 +84,20 @@ class LedgerEntry(models.Model):
     event_type = models.CharField(max_length=32, choices=EventType.choices)
     reason = models.TextField(null=True, blank=True)
     reference_object_id = models.CharField(max_length=64, null=True, blank=True)
-    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_MAX_LENGTH, null=True, blank=True)
+    idempotency_key = models.CharField(
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        null=True,
+        blank=True,
+        help_text="The client's key (API, dashboard).",
+    )
+    system_key = models.CharField(
+        max_length=IDEMPOTENCY_KEY_MAX_LENGTH,
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The product's own key (top-up:, payment:, refund:, refund-failed: and the object's id); "
+        "no client input reaches it.",
+    )
     request_hash = models.CharField(max_length=64, null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -99,6 +114,15 @@ class LedgerEntry(models.Model):
                 fields=["customer", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
                 name="ledgerentry_idempotency_key_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "system_key"],
+                condition=Q(system_key__isnull=False),
+                name="ledgerentry_system_key_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(idempotency_key__isnull=True) | Q(system_key__isnull=True),
+                name="ledgerentry_one_key_namespace",
             ),
             models.CheckConstraint(
                 condition=Q(amount__gt=0, amount__lte=MAX_AMOUNT), name="ledgerentry_amount_range"

@@ -9,6 +9,11 @@ for each other. Callers that touch several wallets must lock them in ``wallet_lo
 An idempotency key is not looked up before the insert: the entry's partial UNIQUE constraint
 rejects a reused key, the write's savepoint rolls back, and only then is the earlier entry read
 to answer IdempotencyKeyReused. Concurrent requests with one key therefore still make one entry.
+
+Keys live in two namespaces (docs/decisions/system-ledger-keys.md): ``idempotency_key`` is the
+client's (the API, the dashboard), ``system_key`` is the product's own (``top-up:<payment id>``,
+``refund:<refund id>``, …), each unique per customer in its own column. No client input reaches
+``system_key``, so a client cannot take a key that a payment or refund will need.
 """
 
 import hashlib
@@ -64,19 +69,37 @@ def _request_hash(**params) -> str:
     return hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
 
 
-def _raise_if_key_used(*, customer, idempotency_key: str, request_hash: str) -> None:
+@dataclass(frozen=True)
+class EntryKey:
+    """An entry's key and its namespace: the column ``field`` (``idempotency_key`` for a client's
+    key, ``system_key`` for the product's own) holding ``value``."""
+
+    field: str
+    value: str
+
+
+def _entry_key(*, idempotency_key: str | None, system_key: str | None) -> EntryKey | None:
+    if idempotency_key is not None and system_key is not None:
+        raise ValueError("A ledger entry has a client's idempotency_key or a system_key, not both.")
+    if system_key is not None:
+        return EntryKey("system_key", system_key)
+    return None if idempotency_key is None else EntryKey("idempotency_key", idempotency_key)
+
+
+def _raise_if_key_used(*, customer, key: EntryKey, request_hash: str) -> None:
     earlier = (
-        LedgerEntry.objects.filter(customer=customer, idempotency_key=idempotency_key)
+        LedgerEntry.objects.filter(customer=customer, **{key.field: key.value})
         .only("id", "request_hash")
         .first()
     )
     if earlier is None:
         return
     same = earlier.request_hash == request_hash
+    name = "idempotency key" if key.field == "idempotency_key" else "system key"
     raise IdempotencyKeyReused(
-        f"The idempotency key {idempotency_key!r} was already used for ledger entry {earlier.id}"
+        f"The {name} {key.value!r} was already used for ledger entry {earlier.id}"
         + (" with the same parameters." if same else " with different parameters."),
-        extra={"idempotency_key": idempotency_key, "ledger_entry_id": earlier.id, "same_parameters": same},
+        extra={key.field: key.value, "ledger_entry_id": earlier.id, "same_parameters": same},
     )
 
 
@@ -105,7 +128,7 @@ def _select_wallet_for_update(*, customer_id: str, currency: str) -> Wallet | No
 
 
 def _check_entry(
-    *, currency: str, amount: int, reason: str | None, idempotency_key: str | None, event_type: str
+    *, currency: str, amount: int, reason: str | None, key: EntryKey | None, event_type: str
 ) -> None:
     if currency not in supported_currencies():
         raise UnsupportedCurrency(
@@ -116,8 +139,8 @@ def _check_entry(
         raise InvalidRequestBody(f"amount must be a whole number from 1 to {MAX_AMOUNT}.")
     if reason is not None and len(reason) > REASON_MAX_LENGTH:
         raise InvalidRequestBody(f"reason may be at most {REASON_MAX_LENGTH} characters.")
-    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX_LENGTH:
-        raise InvalidRequestBody(f"idempotency_key must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.")
+    if key is not None and not 0 < len(key.value) <= IDEMPOTENCY_KEY_MAX_LENGTH:
+        raise InvalidRequestBody(f"{key.field} must be 1 to {IDEMPOTENCY_KEY_MAX_LENGTH} characters.")
     if event_type not in EventType.values:
         raise InvalidRequestBody(f"Unknown ledger event type {event_type!r}.")
 
@@ -130,7 +153,7 @@ def _append_entry(
     is_credit: bool,
     event_type: str,
     reason: str | None,
-    idempotency_key: str | None,
+    key: EntryKey | None,
     request_hash: str | None,
     reference_object_id: str | None,
 ) -> LedgerWrite:
@@ -143,16 +166,16 @@ def _append_entry(
     before = wallet.balance
     after = before + amount if is_credit else before - amount
     if after < 0:
-        if idempotency_key is not None:
-            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        if key is not None:
+            _raise_if_key_used(customer=customer, key=key, request_hash=request_hash)
         raise InsufficientWalletFunds(
-            f"Insufficient funds in wallet: the {currency} balance is "
+            f"Insufficient balance for debit: the {currency} balance is "
             f"{format_money(before, currency)}, the debit is {format_money(amount, currency)}.",
             extra={"balance": before, "currency": currency},
         )
     if after > MAX_AMOUNT:
-        if idempotency_key is not None:
-            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        if key is not None:
+            _raise_if_key_used(customer=customer, key=key, request_hash=request_hash)
         raise WalletBalanceLimitExceeded(
             f"A {currency} wallet may hold at most {MAX_AMOUNT} minor units.",
             extra={"balance": before, "currency": currency},
@@ -171,10 +194,11 @@ def _append_entry(
         event_type=event_type,
         reason=reason,
         reference_object_id=reference_object_id,
-        idempotency_key=idempotency_key,
         request_hash=request_hash,
         created_at=now,
     )
+    if key is not None:
+        setattr(entry, key.field, key.value)
     entry.save(force_insert=True)
     wallet.balance = after
     wallet.entry_count = entry.seq
@@ -185,9 +209,9 @@ def _append_entry(
 
 
 def _entry_request_hash(
-    *, currency, amount, is_credit, event_type, reason, reference_object_id, idempotency_key
+    *, currency, amount, is_credit, event_type, reason, reference_object_id, key: EntryKey | None
 ) -> str | None:
-    if idempotency_key is None:
+    if key is None:
         return None
     return _request_hash(
         currency=currency,
@@ -208,20 +232,17 @@ def wallet_ledger_entry_create(
     event_type: str = EventType.MERCHANT_ADJUSTMENT,
     reason: str | None = None,
     idempotency_key: str | None = None,
+    system_key: str | None = None,
     reference_object_id: str | None = None,
 ) -> LedgerWrite:
     """Append one credit or debit to the customer's wallet in ``currency``; return wallet and entry.
 
     Raises UnsupportedCurrency, InsufficientWalletFunds (a debit above the balance),
     WalletBalanceLimitExceeded (a credit past 2**53 - 1) or IdempotencyKeyReused; each writes nothing.
+    ``idempotency_key`` is a client's key; the product's own writes pass ``system_key`` instead.
     """
-    _check_entry(
-        currency=currency,
-        amount=amount,
-        reason=reason,
-        idempotency_key=idempotency_key,
-        event_type=event_type,
-    )
+    key = _entry_key(idempotency_key=idempotency_key, system_key=system_key)
+    _check_entry(currency=currency, amount=amount, reason=reason, key=key, event_type=event_type)
     request_hash = _entry_request_hash(
         currency=currency,
         amount=amount,
@@ -229,7 +250,7 @@ def wallet_ledger_entry_create(
         event_type=event_type,
         reason=reason,
         reference_object_id=reference_object_id,
-        idempotency_key=idempotency_key,
+        key=key,
     )
     try:
         with transaction.atomic():
@@ -241,13 +262,13 @@ def wallet_ledger_entry_create(
                 is_credit=is_credit,
                 event_type=event_type,
                 reason=reason,
-                idempotency_key=idempotency_key,
+                key=key,
                 request_hash=request_hash,
                 reference_object_id=reference_object_id,
             )
     except IntegrityError:
-        if idempotency_key is not None:  # the key's UNIQUE constraint: answer the earlier entry
-            _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+        if key is not None:  # the key's UNIQUE constraint: answer the earlier entry
+            _raise_if_key_used(customer=customer, key=key, request_hash=request_hash)
         raise
 
 
@@ -259,18 +280,14 @@ def wallet_debit_up_to(
     event_type: str = EventType.MERCHANT_ADJUSTMENT,
     reason: str | None = None,
     idempotency_key: str | None = None,
+    system_key: str | None = None,
     reference_object_id: str | None = None,
 ) -> LedgerWrite | None:
     """Debit what the wallet holds, up to ``amount``: min(balance, amount), under one lock of the
     wallet row. None (nothing written) when the customer has no wallet in ``currency`` or it is
     empty. Raises like ``wallet_ledger_entry_create`` (IdempotencyKeyReused for a used key)."""
-    _check_entry(
-        currency=currency,
-        amount=amount,
-        reason=reason,
-        idempotency_key=idempotency_key,
-        event_type=event_type,
-    )
+    key = _entry_key(idempotency_key=idempotency_key, system_key=system_key)
+    _check_entry(currency=currency, amount=amount, reason=reason, key=key, event_type=event_type)
     # The lock is taken in the caller's transaction (no savepoint for a customer without funds);
     # only the write has a savepoint, to answer a reused key after its insert fails.
     with transaction.atomic(savepoint=False):
@@ -285,7 +302,7 @@ def wallet_debit_up_to(
             event_type=event_type,
             reason=reason,
             reference_object_id=reference_object_id,
-            idempotency_key=idempotency_key,
+            key=key,
         )
         try:
             with transaction.atomic():
@@ -296,7 +313,7 @@ def wallet_debit_up_to(
                     is_credit=False,
                     event_type=event_type,
                     reason=reason,
-                    idempotency_key=idempotency_key,
+                    key=key,
                     request_hash=request_hash,
                     reference_object_id=reference_object_id,
                 )
@@ -304,8 +321,8 @@ def wallet_debit_up_to(
             failed = error
     # Raised outside the savepoint-less block, which would otherwise doom the caller's transaction:
     # the failed insert was rolled back to its savepoint, so the transaction stays usable.
-    if idempotency_key is not None:
-        _raise_if_key_used(customer=customer, idempotency_key=idempotency_key, request_hash=request_hash)
+    if key is not None:
+        _raise_if_key_used(customer=customer, key=key, request_hash=request_hash)
     raise failed
 
 

@@ -3,14 +3,14 @@
 import django_tables2 as tables
 from django.utils.html import format_html
 
-from dodo_billing.money import format_money
+from dodo_billing.money import format_money, minor_to_major
 from dodo_billing.tables import BaseTable, DateTimeColumn, IdColumn, MoneyColumn
 from dodo_billing.views import register_table
 from wallets.models import LedgerEntry
 
 
 class SignedAmountColumn(MoneyColumn):
-    """A credit as ``+$5.00`` in green, a debit as ``−$5.00`` in red."""
+    """A credit as ``+$5.00`` in green, a debit as ``−$5.00`` in red; exported as ``5.00`` / ``-5.00``."""
 
     def render(self, value, record):
         sign = "+" if record.is_credit else "−"
@@ -20,7 +20,8 @@ class SignedAmountColumn(MoneyColumn):
         )
 
     def value(self, value, record):
-        return ("" if record.is_credit else "-") + format_money(int(value), record.currency)
+        amount = minor_to_major(int(value), record.currency)
+        return amount if record.is_credit else -amount
 
 
 @register_table

@@ -33,12 +33,12 @@ from customers.reports import (
     saved_report_update,
 )
 from dodo_billing.errors import ApplicationError, NotFound
+from dodo_billing.exports import csv_response
 from dodo_billing.tables import BaseTable, DateTimeColumn
 from dodo_billing.views import (
     BusinessViewMixin,
     ObjectListView,
     business_required,
-    csv_response,
     register_table,
 )
 

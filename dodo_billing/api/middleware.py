@@ -1,4 +1,6 @@
-"""Answers CORS preflight (``OPTIONS``) on API routes with 204, before authentication."""
+"""Answers a plain ``OPTIONS`` on an API route with 204 and the route's methods in ``Allow``, before
+authentication. CORS preflights (``OPTIONS`` with ``Access-Control-Request-Method``) never get here:
+django-cors-headers answers them first, with the origin policy of the ``CORS_*`` settings."""
 
 from django.http import HttpResponse
 from django.urls import Resolver404, resolve
@@ -15,7 +17,7 @@ def _methods(view) -> str:
     return ", ".join([*(name.upper() for name in names), "OPTIONS"])
 
 
-class ApiPreflightMiddleware:
+class ApiOptionsMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
@@ -26,14 +28,7 @@ class ApiPreflightMiddleware:
             except Resolver404:
                 match = None
             if match is not None and match.url_name != "api-not-found":
-                methods = _methods(match.func)
                 response = HttpResponse(status=204)
-                response["Allow"] = methods
-                response["Access-Control-Allow-Origin"] = request.headers.get("Origin", "*")
-                response["Access-Control-Allow-Methods"] = methods
-                response["Access-Control-Allow-Headers"] = request.headers.get(
-                    "Access-Control-Request-Headers", "authorization, content-type"
-                )
-                response["Access-Control-Max-Age"] = "600"
+                response["Allow"] = _methods(match.func)
                 return response
         return self.get_response(request)

@@ -59,7 +59,7 @@ def _wallet_debit_up_to(*, payment: Payment, amount: int, reason: str) -> int:
         event_type=EventType.PAYMENT,
         reference_object_id=payment.id,
         reason=reason,
-        idempotency_key=f"payment:{payment.id}",
+        system_key=f"payment:{payment.id}",
     )
     return 0 if write is None else write.entry.amount
 
@@ -189,7 +189,7 @@ def _on_succeeded(payment: Payment, now: datetime) -> None:
             event_type=EventType.PAYMENT,
             reference_object_id=payment.id,
             reason=f"Prepaid credits ({payment.product.name})",
-            idempotency_key=f"top-up:{payment.id}",
+            system_key=f"top-up:{payment.id}",
         )
     subscription = payment.subscription
     if subscription is not None and subscription.status == SubscriptionStatus.ON_HOLD:
@@ -395,7 +395,7 @@ def refund_create(
             event_type=EventType.REFUND,
             reference_object_id=refund.id,
             reason=(reason or f"Refund of payment {payment.id}")[:REASON_MAX_LENGTH],
-            idempotency_key=f"refund:{refund.id}",
+            system_key=f"refund:{refund.id}",
         )
         refund.status = RefundStatus.SUCCEEDED
     else:
@@ -407,7 +407,7 @@ def refund_create(
                 event_type=EventType.REFUND,
                 reference_object_id=refund.id,
                 reason=f"Refund of prepaid credits ({payment.id})",
-                idempotency_key=f"refund:{refund.id}",
+                system_key=f"refund:{refund.id}",
             )
         outcome = gateway_for(payment.business).refund(refund=refund).outcome
         refund.status = {"succeeded": RefundStatus.SUCCEEDED, "failed": RefundStatus.FAILED}.get(
@@ -440,7 +440,7 @@ def _settle_refund(refund_id: str, status: str, now: datetime | None) -> Refund:
             event_type=EventType.REFUND_REVERSAL,
             reference_object_id=refund.id,
             reason=f"Refund {refund.id} failed",
-            idempotency_key=f"refund-failed:{refund.id}",
+            system_key=f"refund-failed:{refund.id}",
         )
     if status == RefundStatus.SUCCEEDED:
         refunded, _ = payment_refunded_amounts(payment)

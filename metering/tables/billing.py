@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from dodo_billing.money import format_money
+from dodo_billing.money import format_money, minor_to_major
 from dodo_billing.tables import BaseTable, DateTimeColumn, IdColumn, MoneyColumn
 from dodo_billing.views import register_table
 from metering.models import Payment, Subscription
@@ -84,7 +84,7 @@ class PaymentTable(BaseTable):
     id = IdColumn(verbose_name="Payment Id")
     status = StatusColumn(verbose_name="Status")
     total_amount = MoneyColumn(verbose_name="Amount")
-    refunded = tables.Column(
+    refunded = MoneyColumn(
         verbose_name="Refunded",
         empty_values=(),
         orderable=False,
@@ -154,6 +154,9 @@ class PaymentTable(BaseTable):
             format_money(refunded, record.currency),
         )
 
+    def value_total_amount(self, value, record):  # render_total_amount would otherwise be exported
+        return minor_to_major(int(value), record.currency)
+
     def render_refunded(self, record):
         refunded = payment_refund_summary(record).refunded
         if not refunded:
@@ -161,7 +164,7 @@ class PaymentTable(BaseTable):
         return format_money(refunded, record.currency)
 
     def value_refunded(self, record):
-        return format_money(payment_refund_summary(record).refunded, record.currency)
+        return minor_to_major(payment_refund_summary(record).refunded, record.currency)
 
 
 @register_table

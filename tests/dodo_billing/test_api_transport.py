@@ -27,14 +27,12 @@ def test_paths_with_newlines_get_the_json_404(api, path):
     assert_error(api.get(path), 404, "NOT_FOUND")
 
 
-def test_options_preflight_is_204_without_auth(customer):
+def test_options_is_204_without_auth(customer):
     client = APIClient()
     for path in ["/api/customers", f"/api/customers/{customer.id}/wallets/ledger-entries"]:
-        response = client.options(
-            path, HTTP_ORIGIN="https://merchant.example", HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST"
-        )
+        response = client.options(path)
         assert response.status_code == 204
-        assert "POST" in response["Access-Control-Allow-Methods"]
+        assert "POST" in response["Allow"]
     assert client.options("/api/nowhere").status_code == 404
 
 

@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from iso4217 import Currency as Iso4217Currency
 
 from dodo_billing.money import (
     CURRENCIES,
@@ -32,10 +33,43 @@ def test_rounding_is_half_to_even(amount, expected):
     assert round_to_minor_units(Decimal(amount)) == expected
 
 
-def test_exponents_come_from_cldr():
+def test_exponents_are_iso_4217_minor_units():
     assert (currency_exponent("USD"), currency_exponent("INR")) == (2, 2)
     assert currency_exponent("JPY") == 0
     assert currency_exponent("KWD") == 3
+    # CLDR's display digits say 0 for these; ISO 4217's minor units are:
+    iso = {"ALL": 2, "IQD": 3, "LAK": 2, "LBP": 2, "MGA": 2, "MMK": 2, "RSD": 2, "SLL": 2, "SOS": 2, "YER": 2}
+    assert {code: currency_exponent(code) for code in iso} == iso
+
+
+# Codes the contract lists that ISO 4217 has since withdrawn (Netherlands Antillean guilder,
+# Bulgarian lev, Croatian kuna, old Sierra Leonean leone); each had 2 minor units.
+WITHDRAWN = {"ANG", "BGN", "HRK", "SLL"}
+
+
+@pytest.mark.parametrize("currency", CURRENCIES)
+def test_every_contract_currency_has_its_iso_4217_exponent(currency):
+    try:
+        expected = Iso4217Currency(currency).exponent
+    except ValueError:
+        assert currency in WITHDRAWN
+        expected = 2
+    assert currency_exponent(currency) == expected
+
+
+@pytest.mark.parametrize("currency", CURRENCIES)
+def test_formatting_shows_the_iso_number_of_decimals(currency):
+    exponent = currency_exponent(currency)
+    text = format_money(1, currency)  # the smallest amount: 0.01, 0.001 or 1
+    digits = "".join(char for char in text if char.isdigit() or char == ".")
+    assert digits == (f"0.{'0' * (exponent - 1)}1" if exponent else "1"), text
+
+
+def test_unknown_currency_has_no_exponent():
+    with pytest.raises(KeyError, match="XAU"):
+        currency_exponent("XAU")  # gold: ISO gives no minor unit
+    with pytest.raises(KeyError, match="QQQ"):
+        currency_exponent("QQQ")
 
 
 def test_contract_currency_list():
@@ -68,6 +102,9 @@ def test_format_money():
     assert format_money(1500, "USD") == "$15.00"
     assert format_money(150000, "INR", locale="en_IN") == "₹1,500.00"
     assert format_money(5, "JPY") == "¥5"
+    assert format_money(1234, "IQD") == "IQD1.234"
+    assert format_money(1050, "ALL") == "ALL10.50"
+    assert format_money(-1050, "RSD", locale="de_DE") == "-10,50\xa0RSD"
 
 
 @given(st.integers(min_value=-(2**53), max_value=2**53), st.sampled_from(["USD", "INR", "JPY", "KWD"]))

@@ -71,7 +71,7 @@ def test_create_with_defaults(api, business):
 
 def test_create_with_every_field(api):
     body = {
-        "url": "http://127.0.0.1:8080/hook?x=1",
+        "url": "http://merchant.example.com:8080/hook?x=1",
         "description": "Billing events",
         "disabled": True,
         "filter_types": ["payment.succeeded", "wallet.balance_low", "payment.succeeded"],

@@ -67,7 +67,7 @@ def test_credits_refund_and_cancel(page, shop):
     form.get_by_label("Amount").fill("100")
     form.get_by_label("Reason").fill("Too much")
     form.get_by_role("button", name="Save adjustment").click()
-    expect(form.locator(".invalid-feedback")).to_contain_text("Insufficient funds")
+    expect(form.locator(".invalid-feedback")).to_contain_text("Insufficient balance")
     expect(usd).to_contain_text("$19.50")
     form.get_by_label("Amount").fill("")
     screenshot(page, "customer_wallet")

@@ -104,6 +104,7 @@ def test_errors_surface_as_sdk_exceptions(client, sdk_factory, customer, other_b
             customer.id, amount=1, currency="USD", entry_type="debit"
         )
     assert insufficient.value.body["code"] == "INSUFFICIENT_WALLET_FUNDS"
+    assert insufficient.value.status_code == 400 and "Insufficient balance" in insufficient.value.message
 
     with pytest.raises(dodopayments.UnprocessableEntityError) as invalid:
         client.customers.create(email="not-an-email", name="X")

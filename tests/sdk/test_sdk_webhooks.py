@@ -5,7 +5,7 @@ import dodopayments
 import pytest
 
 from dodo_billing.models import WebhookDelivery, WebhookEndpoint
-from tests.dodo_billing.test_webhooks import Receiver, eager  # noqa: F401 (eager is a fixture)
+from tests.dodo_billing.test_webhooks import Receiver, eager, private_targets  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -109,7 +109,7 @@ def test_insufficient_funds_shows_the_error_and_writes_nothing(staff_client, cus
     response = adjust(staff_client, customer, direction="debit", amount="5.01")
     assert response.status_code == 400
     html = response.content.decode()
-    assert "Insufficient funds in wallet: the USD balance is $5.00, the debit is $5.01." in html
+    assert "Insufficient balance for debit: the USD balance is $5.00, the debit is $5.01." in html
     assert "is-invalid" in html and "Nothing was changed" in html
     assert (ledger_rows(), balances()) == before
 
@@ -188,9 +188,10 @@ def test_ledger_sorts_filters_exports_and_stays_flat(staff_client, staff_user, c
     assert reasons(created_at_lte="2999-01-01T00:00:00Z") == ["rupees", "top up", "usage"]
     rows = csv_rows(staff_client.get(url(customer), {"export": "csv", "is_credit": "false"}))
     header = rows[0]
-    assert rows[1][header.index("Amount")] == "-$3.00"
-    assert rows[1][header.index("Balance Before")] == "$10.00"
-    assert rows[1][header.index("Balance After")] == "$7.00"
+    assert rows[1][header.index("Amount")] == "-3.00"  # a number in major units, its currency beside it
+    assert rows[1][header.index("Currency")] == "USD"
+    assert rows[1][header.index("Balance Before")] == "10.00"
+    assert rows[1][header.index("Balance After")] == "7.00"
     assert rows[1][header.index("Type")] == "debit"
 
     def more():

@@ -202,6 +202,8 @@ def test_debit_above_balance_is_400_and_writes_nothing(api, customer):
     )
     body = assert_error(response, 400, "INSUFFICIENT_WALLET_FUNDS")
     assert body["balance"] == 500
+    # The wallet guide's integration catches an over-debit by its message.
+    assert "Insufficient balance" in body["message"]
     assert snapshot() == before
     assert (
         post_json(
