@@ -10,7 +10,7 @@ An idempotency key is not looked up before the insert: the entry's partial UNIQU
 rejects a reused key, the write's savepoint rolls back, and only then is the earlier entry read
 to answer IdempotencyKeyReused. Concurrent requests with one key therefore still make one entry.
 
-Keys live in two namespaces (docs/decisions/system-ledger-keys.md): ``idempotency_key`` is the
+Keys live in two namespaces (docs/decisions/0007-system-ledger-keys.md): ``idempotency_key`` is the
 client's (the API, the dashboard), ``system_key`` is the product's own (``top-up:<payment id>``,
 ``refund:<refund id>``, …), each unique per customer in its own column. No client input reaches
 ``system_key``, so a client cannot take a key that a payment or refund will need.

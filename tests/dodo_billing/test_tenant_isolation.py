@@ -95,6 +95,7 @@ DASHBOARD_OBJECT_ROUTES = {
     "metering:customer-payment-retry": (["customer", "payment"], "post"),
     "metering:customer-subscriptions": (["customer"], "get"),
     "metering:customer-subscription-cancel": (["customer", "subscription"], "post"),
+    "metering:customer-subscription-retry-billing": (["customer", "subscription"], "post"),
     "metering:meter-detail": (["meter"], "get"),
     "metering:meter-edit": (["meter"], "get"),
     "metering:meter-archive": (["meter"], "post"),

@@ -333,7 +333,7 @@ def test_detail_chart_holds_meter_usage_series(staff_client, make_meter, make_ev
 
 def test_detail_hourly_chart_and_bad_granularity(staff_client, make_meter, make_event):
     meter = make_meter()
-    make_event(timestamp=timezone.now() - timedelta(minutes=5))
+    make_event(timestamp=timezone.now().replace(minute=0, second=0, microsecond=0))  # in the current hour
     response = staff_client.get(f"/meters/{meter.id}/", {"period": "24h", "granularity": "hour"})
     data = response.context["chart"]["data"]["datasets"][0]["data"]
     assert len(data) == 24 and data[-1] == 1.0

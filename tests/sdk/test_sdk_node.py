@@ -167,11 +167,6 @@ def test_wallet_docs_walkthrough(wallet_run, business):
     assert wallet_reconcile(customer_ids=[customer.id])[2] == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The refusal's message says 'Insufficient funds in wallet'; the wallet docs' check looks "
-    "for 'Insufficient balance' (issue 11, item 10). Remove this mark once the message matches.",
-)
 def test_wallet_docs_insufficient_balance_check_recognises_the_refusal(wallet_run):
     """The documented ``error.status === 400 && error.message.includes('Insufficient balance')``."""
     assert wallet_run["overdraw"]["reason"] == "insufficient_balance", wallet_run["overdraw"]
