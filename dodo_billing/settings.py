@@ -314,6 +314,29 @@ CELERY_BEAT_SCHEDULE = {
     "retry-failed-payments": {"task": "metering.tasks.retry_failed_payments", "schedule": 5 * 60},
 }
 
+# --- Operations: health, metrics (docs/operations.md) -----------------------------------------------
+# Beat enqueues a heartbeat task on every queue this often; /health/ready fails when a queue's last
+# heartbeat is older than HEALTH_HEARTBEAT_MAX_AGE_SECONDS (0: not checked).
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "30"))
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", "180"))
+for _queue in CELERY_TASK_QUEUES:
+    CELERY_BEAT_SCHEDULE[f"heartbeat-{_queue}"] = {
+        "task": "dodo_billing.observability.tasks.heartbeat",
+        "schedule": HEARTBEAT_SECONDS,
+        "args": [_queue],
+        "options": {"queue": _queue, "expires": HEARTBEAT_SECONDS},
+    }
+# /health/ready fails above these many due webhook deliveries / ended, unbilled periods.
+HEALTH_WEBHOOK_BACKLOG_MAX = int(os.environ.get("HEALTH_WEBHOOK_BACKLOG_MAX", "10000"))
+HEALTH_BILLING_BACKLOG_MAX = int(os.environ.get("HEALTH_BILLING_BACKLOG_MAX", "10000"))
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "3"))
+# /health/ready shows each check's outcome, and /metrics answers, to a request carrying
+# "Authorization: Bearer <token>" or coming from one of OPS_INTERNAL_NETWORKS (CIDRs; none by
+# default: behind a proxy every request may seem to come from 127.0.0.1).
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+OPS_INTERNAL_NETWORKS = env_list("OPS_INTERNAL_NETWORKS", "")
+
 # A webhook attempt that has not reported back this long after it started (its worker was killed)
 # is due again; a delivery whose first task has not run this long after its event is re-enqueued.
 WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS", "60"))
@@ -325,7 +348,7 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "health_check": {"level": "ERROR"}},
 }
 
 # --- Customer portal and email -------------------------------------------------------------------
