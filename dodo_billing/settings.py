@@ -70,6 +70,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dodo_billing.observability.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -336,6 +337,11 @@ HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECOND
 HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
 METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
 OPS_INTERNAL_NETWORKS = env_list("OPS_INTERNAL_NETWORKS", "")
+# /metrics reads its database and broker gauges at most this often per process, each query limited
+# to METRICS_QUERY_TIMEOUT_SECONDS. PROMETHEUS_MULTIPROC_DIR (environment only, read by
+# prometheus-client) makes every process's counters add up across gunicorn and Celery workers.
+METRICS_CACHE_SECONDS = float(os.environ.get("METRICS_CACHE_SECONDS", "10"))
+METRICS_QUERY_TIMEOUT_SECONDS = float(os.environ.get("METRICS_QUERY_TIMEOUT_SECONDS", "5"))
 
 # A webhook attempt that has not reported back this long after it started (its worker was killed)
 # is due again; a delivery whose first task has not run this long after its event is re-enqueued.

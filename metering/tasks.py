@@ -19,6 +19,7 @@ from celery import shared_task
 from django.db import close_old_connections
 
 from dodo_billing.errors import ApplicationError
+from dodo_billing.observability import metrics
 from metering.models import Payment
 from metering.services.billing import subscription_bill_period, subscriptions_due
 from metering.services.payments import payment_retry, payments_due_for_retry
@@ -58,8 +59,10 @@ def _bill(subscription_id: str, period_start: str) -> str | None:
         logger.error(
             "Billing %s for the period from %s failed: %s", subscription_id, period_start, exc.message
         )
+        metrics.billing_period_finished(billed=False)
         return None
     if invoice is not None:
+        metrics.billing_period_finished(billed=True)
         logger.info(
             "Billed %s %s-%s: invoice %s",
             subscription_id,
@@ -90,6 +93,7 @@ def bill_subscription_periods(periods: list[list[str]]) -> int:
             logger.exception(
                 "Billing %s for the period from %s raised; re-enqueued alone", subscription_id, period_start
             )
+            metrics.billing_period_finished(billed=False)
             close_old_connections()  # drop the connection if the error left it unusable
             bill_subscription_period.delay(subscription_id, period_start)
     return billed

@@ -101,7 +101,7 @@ class Broker(HealthCheck):
         from dodo_billing.celery import app
 
         try:
-            with app.connection_for_write() as connection:
+            with app.connection_for_write(settings.CELERY_BROKER_URL) as connection:
                 connection.ensure_connection(max_retries=1, timeout=self.timeout.total_seconds())
         except Exception as exc:  # kombu raises the transport's own errors
             raise ServiceUnavailable(f"cannot connect to the broker ({type(exc).__name__})") from exc
