@@ -8,4 +8,4 @@ class DodoBillingConfig(AppConfig):
     def ready(self):
         from dodo_billing import checks  # noqa: F401  (registers system checks)
         from dodo_billing.api import schema  # noqa: F401  (registers OpenAPI extensions)
-        from dodo_billing.observability import receivers  # noqa: F401  (counts outbox events)
+        from dodo_billing.observability import logs, receivers  # noqa: F401  (request ids in tasks; counters)

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import dj_database_url
 
+from dodo_billing.observability.logs import logging_config
+from dodo_billing.observability.sentry import sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("DODO_RUN_DIR", BASE_DIR / ".run"))
 
@@ -70,6 +73,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "dodo_billing.observability.logs.RequestIdMiddleware",
     "dodo_billing.observability.middleware.MetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -348,14 +352,26 @@ METRICS_QUERY_TIMEOUT_SECONDS = float(os.environ.get("METRICS_QUERY_TIMEOUT_SECO
 WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS", "60"))
 WEBHOOK_NEVER_RAN_GRACE_SECONDS = float(os.environ.get("WEBHOOK_NEVER_RAN_GRACE_SECONDS", "60"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "health_check": {"level": "ERROR"}},
-}
+# Logs: plain text, or JSON lines with LOG_FORMAT=json; every line carries the request id (see
+# dodo_billing/observability/logs.py); LOG_REQUESTS logs one line per request (on with JSON).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOGGING = logging_config(
+    log_format=LOG_FORMAT,
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    access=env_bool("LOG_REQUESTS", LOG_FORMAT == "json"),
+)
+# JSON logs in workers too: Celery then leaves the root logger as configured above.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
+# Errors (Django requests, Celery tasks, ERROR log lines) go to Sentry, or any service that speaks
+# its protocol, when SENTRY_DSN is set; off by default.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENABLED = sentry_init(
+    dsn=SENTRY_DSN,
+    environment=os.environ.get("SENTRY_ENVIRONMENT", ""),
+    release=os.environ.get("SENTRY_RELEASE", ""),
+    traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+)
 
 # --- Customer portal and email -------------------------------------------------------------------
 # Email goes through Django's backend: the console backend (prints the message) unless set.
