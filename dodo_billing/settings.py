@@ -382,6 +382,11 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@localhost")
+# Emails are sent by a Celery task (docs/email.md): the SMTP connection gives up after EMAIL_TIMEOUT
+# seconds, and a failed send is retried EMAIL_MAX_RETRIES times, EMAIL_RETRY_SECONDS·2^n apart.
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
+EMAIL_MAX_RETRIES = int(os.environ.get("EMAIL_MAX_RETRIES", "5"))
+EMAIL_RETRY_SECONDS = float(os.environ.get("EMAIL_RETRY_SECONDS", "30"))
 # A portal link opens once, within this many seconds of its creation (24 h).
 PORTAL_LINK_MAX_AGE = int(os.environ.get("PORTAL_LINK_MAX_AGE", str(24 * 60 * 60)))
 # A portal session ends after this long without a request (1 h), and at the latest this long after
