@@ -184,10 +184,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 # The project's own files, then the front-end packages that `make install` puts in node_modules
-# (package.json pins them); collectstatic copies both into STATIC_ROOT.
-NODE_MODULES = BASE_DIR / "node_modules"
+# (package.json pins them); collectstatic copies both into STATIC_ROOT. Production serves from
+# STATIC_ROOT alone (settings_production): node_modules is needed at build time only.
+NODE_MODULES = Path(os.environ.get("NODE_MODULES_DIR", BASE_DIR / "node_modules"))
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
@@ -346,6 +347,23 @@ OPS_INTERNAL_NETWORKS = env_list("OPS_INTERNAL_NETWORKS", "")
 # prometheus-client) makes every process's counters add up across gunicorn and Celery workers.
 METRICS_CACHE_SECONDS = float(os.environ.get("METRICS_CACHE_SECONDS", "10"))
 METRICS_QUERY_TIMEOUT_SECONDS = float(os.environ.get("METRICS_QUERY_TIMEOUT_SECONDS", "5"))
+
+# --- Retention (docs/retention.md) ------------------------------------------------------------------
+# Days kept: webhook attempts, finished deliveries and their events; ended portal sessions and
+# expired links; raw usage events (0 = forever; never those of a period not yet billed).
+RETENTION_WEBHOOK_DAYS = float(os.environ.get("RETENTION_WEBHOOK_DAYS", "30"))
+RETENTION_PORTAL_DAYS = float(os.environ.get("RETENTION_PORTAL_DAYS", "30"))
+RETENTION_EVENTS_DAYS = float(os.environ.get("RETENTION_EVENTS_DAYS", "0"))
+# Beat prunes every RETENTION_SECONDS, RETENTION_BATCH_SIZE rows per DELETE, for at most
+# RETENTION_MAX_SECONDS per run.
+RETENTION_SECONDS = float(os.environ.get("RETENTION_SECONDS", "3600"))
+RETENTION_BATCH_SIZE = int(os.environ.get("RETENTION_BATCH_SIZE", "1000"))
+RETENTION_MAX_SECONDS = float(os.environ.get("RETENTION_MAX_SECONDS", "120"))
+CELERY_BEAT_SCHEDULE["retention-prune"] = {
+    "task": "dodo_billing.retention.tasks.prune",
+    "schedule": RETENTION_SECONDS,
+    "options": {"expires": RETENTION_SECONDS},
+}
 
 # A webhook attempt that has not reported back this long after it started (its worker was killed)
 # is due again; a delivery whose first task has not run this long after its event is re-enqueued.
