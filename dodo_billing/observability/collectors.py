@@ -29,6 +29,8 @@ def periods_needing_attention() -> int | None:
     the models do not record such a state (then the gauge is left out)."""
     subscription = apps.get_model("metering", "Subscription")
     fields = {field.name: field for field in subscription._meta.get_fields()}
+    if "needs_attention_at" in fields:  # set when billing gave up on the period (partial index)
+        return subscription.objects.filter(needs_attention_at__isnull=False).count()
     if "needs_attention" in fields:
         return subscription.objects.filter(needs_attention=True).count()
     statuses = {value for value, _ in fields["status"].choices or ()}
