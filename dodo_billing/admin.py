@@ -10,6 +10,7 @@ from dodo_billing.models import (
     ApiKey,
     Business,
     ExchangeRate,
+    Heartbeat,
     Membership,
     UserPreference,
     WebhookDelivery,
@@ -229,6 +230,14 @@ class _ReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(Heartbeat)
+class HeartbeatAdmin(_ReadOnlyAdmin):
+    """When each Celery queue last ran its heartbeat task (what /health/ready checks)."""
+
+    list_display = ["name", "beat_at"]
+    search_fields = ["name"]
 
 
 @admin.register(WebhookEvent)

@@ -8,3 +8,5 @@ class DodoBillingConfig(AppConfig):
     def ready(self):
         from dodo_billing import checks  # noqa: F401  (registers system checks)
         from dodo_billing.api import schema  # noqa: F401  (registers OpenAPI extensions)
+        from dodo_billing.email import receivers as email_receivers  # noqa: F401  (receipts)
+        from dodo_billing.observability import logs, receivers  # noqa: F401  (request ids in tasks; counters)

@@ -14,13 +14,25 @@ from django.core.validators import (
     MaxValueValidator,
     MinValueValidator,
     ProhibitNullCharactersValidator,
+    RegexValidator,
 )
 from django.db import models
 from django.utils import timezone
 
 from dodo_billing.egress import url_refusal
 from dodo_billing.ids import MAX_LENGTH, PublicId
-from dodo_billing.money import CurrencyField
+from dodo_billing.money import CURRENCIES, CurrencyField
+
+
+def validate_low_balance_thresholds(value) -> None:
+    """``{"USD": 500, ...}``: ISO-4217 codes of wallet currencies to whole minor units ≥ 0."""
+    if not isinstance(value, dict):
+        raise ValidationError('Expected an object such as {"USD": 500}.')
+    for currency, amount in value.items():
+        if currency not in CURRENCIES:
+            raise ValidationError(f"{currency!r} is not an ISO-4217 currency code.")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= 2**53 - 1:
+            raise ValidationError(f"{currency}: the threshold must be a whole number of minor units ≥ 0.")
 
 
 class Business(models.Model):
@@ -43,6 +55,34 @@ class Business(models.Model):
         choices=[("manual", "Manual (payments wait to be marked paid)"), ("sandbox", "Sandbox (test cards)")],
         default="manual",
         help_text="Where charges that the wallet and included credits do not cover go.",
+    )
+    # Emails to customers (docs/email.md): branding of every message, and whether receipts go out.
+    brand_color = models.CharField(
+        max_length=7,
+        default="#0d6efd",
+        validators=[RegexValidator(r"^#[0-9a-fA-F]{6}$", "A colour as #RRGGBB.")],
+        help_text="Colour of the header and buttons of emails to customers (#RRGGBB).",
+    )
+    email_sender_name = models.CharField(
+        max_length=100,
+        blank=True,
+        default="",
+        help_text="Name emails come from; empty = the business's name.",
+    )
+    email_reply_to = models.EmailField(
+        blank=True, default="", help_text="Where customers' replies to emails go; empty = no Reply-To."
+    )
+    customer_emails = models.BooleanField(
+        default=False,
+        help_text="Email customers a receipt for each successful payment, a notice for each failed one, "
+        "and a notice when a wallet's balance falls below its threshold.",
+    )
+    low_balance_thresholds = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_low_balance_thresholds],
+        help_text="Low-balance threshold of new customers' wallets, per currency in minor units, e.g. "
+        '{"USD": 500, "INR": 40000}. A currency not named gets no threshold.',
     )
 
     class Meta:
@@ -465,3 +505,18 @@ class UserPreference(models.Model):
 
     def __str__(self):
         return f"Preferences of {self.user}"
+
+
+class Heartbeat(models.Model):
+    """The last time a periodic task ran, by name (``queue:<name>`` for each Celery queue).
+
+    Celery beat enqueues a heartbeat task on every queue every ``HEARTBEAT_SECONDS``; the worker
+    that runs it writes ``beat_at``. ``/health/ready`` fails when one is older than
+    ``HEALTH_HEARTBEAT_MAX_AGE_SECONDS``: beat is down, or no worker consumes that queue.
+    """
+
+    name = models.CharField(primary_key=True, max_length=64)
+    beat_at = models.DateTimeField()
+
+    def __str__(self):
+        return f"{self.name} @ {self.beat_at:%Y-%m-%d %H:%M:%S}"

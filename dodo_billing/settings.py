@@ -11,6 +11,9 @@ from pathlib import Path
 
 import dj_database_url
 
+from dodo_billing.observability.logs import logging_config
+from dodo_billing.observability.sentry import sentry_init
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 RUN_DIR = Path(os.environ.get("DODO_RUN_DIR", BASE_DIR / ".run"))
 
@@ -71,7 +74,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # First, so that every answer of the API (errors and preflights too) gets the CORS policy.
+    "dodo_billing.observability.logs.RequestIdMiddleware",
+    "dodo_billing.observability.middleware.MetricsMiddleware",
+    # Before everything that may answer, so that every answer of the API (errors and preflights too)
+    # gets the CORS policy.
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -182,10 +188,11 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
 # The project's own files, then the front-end packages that `make install` puts in node_modules
-# (package.json pins them); collectstatic copies both into STATIC_ROOT.
-NODE_MODULES = BASE_DIR / "node_modules"
+# (package.json pins them); collectstatic copies both into STATIC_ROOT. Production serves from
+# STATIC_ROOT alone (settings_production): node_modules is needed at build time only.
+NODE_MODULES = Path(os.environ.get("NODE_MODULES_DIR", BASE_DIR / "node_modules"))
 STATICFILES_DIRS = [
     BASE_DIR / "static",
     ("vendor/bootstrap", NODE_MODULES / "bootstrap" / "dist"),
@@ -353,19 +360,76 @@ DB_PREPARED_STATEMENTS = env_bool("DB_PREPARED_STATEMENTS", True)
 # retries it.
 BILLING_MAX_ATTEMPTS = int(os.environ.get("BILLING_MAX_ATTEMPTS", "5"))
 
+# --- Operations: health, metrics (docs/operations.md) -----------------------------------------------
+# Beat enqueues a heartbeat task on every queue this often; /health/ready fails when a queue's last
+# heartbeat is older than HEALTH_HEARTBEAT_MAX_AGE_SECONDS (0: not checked).
+HEARTBEAT_SECONDS = float(os.environ.get("HEARTBEAT_SECONDS", "30"))
+HEALTH_HEARTBEAT_MAX_AGE_SECONDS = float(os.environ.get("HEALTH_HEARTBEAT_MAX_AGE_SECONDS", "180"))
+for _queue in CELERY_TASK_QUEUES:
+    CELERY_BEAT_SCHEDULE[f"heartbeat-{_queue}"] = {
+        "task": "dodo_billing.observability.tasks.heartbeat",
+        "schedule": HEARTBEAT_SECONDS,
+        "args": [_queue],
+        "options": {"queue": _queue, "expires": HEARTBEAT_SECONDS},
+    }
+# /health/ready fails above these many due webhook deliveries / ended, unbilled periods.
+HEALTH_WEBHOOK_BACKLOG_MAX = int(os.environ.get("HEALTH_WEBHOOK_BACKLOG_MAX", "10000"))
+HEALTH_BILLING_BACKLOG_MAX = int(os.environ.get("HEALTH_BILLING_BACKLOG_MAX", "10000"))
+HEALTH_CHECK_TIMEOUT_SECONDS = float(os.environ.get("HEALTH_CHECK_TIMEOUT_SECONDS", "3"))
+# /health/ready shows each check's outcome, and /metrics answers, to a request carrying
+# "Authorization: Bearer <token>" or coming from one of OPS_INTERNAL_NETWORKS (CIDRs; none by
+# default: behind a proxy every request may seem to come from 127.0.0.1).
+HEALTH_TOKEN = os.environ.get("HEALTH_TOKEN", "")
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+OPS_INTERNAL_NETWORKS = env_list("OPS_INTERNAL_NETWORKS", "")
+# /metrics reads its database and broker gauges at most this often per process, each query limited
+# to METRICS_QUERY_TIMEOUT_SECONDS. PROMETHEUS_MULTIPROC_DIR (environment only, read by
+# prometheus-client) makes every process's counters add up across gunicorn and Celery workers.
+METRICS_CACHE_SECONDS = float(os.environ.get("METRICS_CACHE_SECONDS", "10"))
+METRICS_QUERY_TIMEOUT_SECONDS = float(os.environ.get("METRICS_QUERY_TIMEOUT_SECONDS", "5"))
+
+# --- Retention (docs/retention.md) ------------------------------------------------------------------
+# Days kept: webhook attempts, finished deliveries and their events; ended portal sessions and
+# expired links; raw usage events (0 = forever; never those of a period not yet billed).
+RETENTION_WEBHOOK_DAYS = float(os.environ.get("RETENTION_WEBHOOK_DAYS", "30"))
+RETENTION_PORTAL_DAYS = float(os.environ.get("RETENTION_PORTAL_DAYS", "30"))
+RETENTION_EVENTS_DAYS = float(os.environ.get("RETENTION_EVENTS_DAYS", "0"))
+# Beat prunes every RETENTION_SECONDS, RETENTION_BATCH_SIZE rows per DELETE, for at most
+# RETENTION_MAX_SECONDS per run.
+RETENTION_SECONDS = float(os.environ.get("RETENTION_SECONDS", "3600"))
+RETENTION_BATCH_SIZE = int(os.environ.get("RETENTION_BATCH_SIZE", "1000"))
+RETENTION_MAX_SECONDS = float(os.environ.get("RETENTION_MAX_SECONDS", "120"))
+CELERY_BEAT_SCHEDULE["retention-prune"] = {
+    "task": "dodo_billing.retention.tasks.prune",
+    "schedule": RETENTION_SECONDS,
+    "options": {"expires": RETENTION_SECONDS},
+}
+
 # A webhook attempt that has not reported back this long after it started (its worker was killed)
 # is due again; a delivery whose first task has not run this long after its event is re-enqueued.
 WEBHOOK_LEASE_SECONDS = float(os.environ.get("WEBHOOK_LEASE_SECONDS", "60"))
 WEBHOOK_NEVER_RAN_GRACE_SECONDS = float(os.environ.get("WEBHOOK_NEVER_RAN_GRACE_SECONDS", "60"))
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
-}
+# Logs: plain text, or JSON lines with LOG_FORMAT=json; every line carries the request id (see
+# dodo_billing/observability/logs.py); LOG_REQUESTS logs one line per request (on with JSON).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "plain").strip().lower()
+LOGGING = logging_config(
+    log_format=LOG_FORMAT,
+    level=os.environ.get("LOG_LEVEL", "INFO"),
+    access=env_bool("LOG_REQUESTS", LOG_FORMAT == "json"),
+)
+# JSON logs in workers too: Celery then leaves the root logger as configured above.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = LOG_FORMAT != "json"
+
+# Errors (Django requests, Celery tasks, ERROR log lines) go to Sentry, or any service that speaks
+# its protocol, when SENTRY_DSN is set; off by default.
+SENTRY_DSN = os.environ.get("SENTRY_DSN", "")
+SENTRY_ENABLED = sentry_init(
+    dsn=SENTRY_DSN,
+    environment=os.environ.get("SENTRY_ENVIRONMENT", ""),
+    release=os.environ.get("SENTRY_RELEASE", ""),
+    traces_sample_rate=float(os.environ.get("SENTRY_TRACES_SAMPLE_RATE", "0")),
+)
 
 # --- Customer portal and email -------------------------------------------------------------------
 # Email goes through Django's backend: the console backend (prints the message) unless set.
@@ -376,6 +440,11 @@ EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
 EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "billing@localhost")
+# Emails are sent by a Celery task (docs/email.md): the SMTP connection gives up after EMAIL_TIMEOUT
+# seconds, and a failed send is retried EMAIL_MAX_RETRIES times, EMAIL_RETRY_SECONDS·2^n apart.
+EMAIL_TIMEOUT = float(os.environ.get("EMAIL_TIMEOUT", "10"))
+EMAIL_MAX_RETRIES = int(os.environ.get("EMAIL_MAX_RETRIES", "5"))
+EMAIL_RETRY_SECONDS = float(os.environ.get("EMAIL_RETRY_SECONDS", "30"))
 # A portal link opens once, within this many seconds of its creation (24 h).
 PORTAL_LINK_MAX_AGE = int(os.environ.get("PORTAL_LINK_MAX_AGE", str(24 * 60 * 60)))
 # A portal session ends after this long without a request (1 h), and at the latest this long after

@@ -5,11 +5,12 @@ a required SECRET_KEY. ``DJANGO_SETTINGS_MODULE=dodo_billing.settings_production
 """
 
 import os
+from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
 from dodo_billing.settings import *  # noqa: F403
-from dodo_billing.settings import env_bool
+from dodo_billing.settings import STATICFILES_DIRS, STORAGES, env_bool
 
 if len(os.environ.get("SECRET_KEY", "")) < 50:
     raise ImproperlyConfigured(
@@ -24,4 +25,14 @@ CSRF_COOKIE_SECURE = True
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 60 * 60)))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-SECURE_REDIRECT_EXEMPT = [r"^api/"]  # API clients get a clear error instead of a redirect
+SECURE_REDIRECT_EXEMPT = [r"^api/", r"^health/", r"^metrics$"]  # API clients and probes: no redirect
+
+# Static files: `manage.py collectstatic` at build time copies the project's files and the
+# front-end packages into STATIC_ROOT, with content-hashed names and compressed copies; the
+# server then reads STATIC_ROOT only (no finders), so node_modules and npm are not needed to run.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"}}
+WHITENOISE_USE_FINDERS = False
+WHITENOISE_AUTOREFRESH = False
+STATICFILES_DIRS = [
+    entry for entry in STATICFILES_DIRS if Path(entry[1] if isinstance(entry, tuple) else entry).is_dir()
+]

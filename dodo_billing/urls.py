@@ -6,6 +6,7 @@ from dodo_billing import views
 
 urlpatterns = [
     path("api/", include("dodo_billing.api.urls")),
+    path("", include("dodo_billing.observability.urls")),
     path("admin/", admin.site.urls),
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),

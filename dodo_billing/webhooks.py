@@ -47,6 +47,7 @@ from dodo_billing.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
+from dodo_billing.signals import event_recorded
 
 logger = logging.getLogger(__name__)
 
@@ -445,6 +446,7 @@ def webhook_event_emit(*, business, event_type: str, data) -> None:
     """
     if event_type not in WEBHOOK_EVENT_TYPES:
         raise ValueError(f"Unknown webhook event type {event_type!r}")
+    event_recorded.send(sender=webhook_event_emit, business=business, event_type=event_type, data=data)
     business_id = _business_id(business)
     endpoint_ids = _endpoints_wanting(business_id=business_id, event_type=event_type)
     if not endpoint_ids:

@@ -19,6 +19,7 @@ from celery import shared_task
 from django.db import close_old_connections
 
 from dodo_billing.errors import ApplicationError
+from dodo_billing.observability import metrics
 from metering.models import Payment
 from metering.services.billing import (
     TRANSIENT_FAILURES,
@@ -69,8 +70,10 @@ def _bill(subscription_id: str, period_start: str) -> str | None:
         subscription_billing_failed(
             subscription_id=subscription_id, period_start=start, reason=failure_reason(exc)
         )
+        metrics.billing_period_finished(billed=False)
         return None
     if invoice is not None:
+        metrics.billing_period_finished(billed=True)
         logger.info(
             "Billed %s %s-%s: invoice %s",
             subscription_id,
@@ -102,6 +105,7 @@ def bill_subscription_periods(periods: list[list[str]]) -> int:
             logger.exception(
                 "Billing %s for the period from %s raised; re-enqueued alone", subscription_id, period_start
             )
+            metrics.billing_period_finished(billed=False)
             close_old_connections()  # drop the connection if the error left it unusable
             bill_subscription_period.delay(subscription_id, period_start)
     return billed

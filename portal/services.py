@@ -12,13 +12,12 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
 from django.db import transaction
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import Customer
+from dodo_billing.email.tasks import email_enqueue
 from dodo_billing.errors import ApplicationError, InvalidQueryParams
 from portal.models import RETURN_URL_MAX_LENGTH, PortalLink, PortalSession
 
@@ -98,25 +97,10 @@ def portal_link_create(
 
 
 def _send_link_email(*, customer: Customer, url: str, link: PortalLink) -> None:
-    business = customer.business
-    context = {
-        "customer": customer,
-        "business": business,
-        "url": url,
-        "expires_at": link.expires_at,
-        "hours": max(1, round(settings.PORTAL_LINK_MAX_AGE / 3600)),
-    }
-    message = EmailMultiAlternatives(
-        subject=f"Your {business.name} account",
-        body=render_to_string("portal/email/link.txt", context),
-        from_email=settings.DEFAULT_FROM_EMAIL,
-        to=[customer.email],
+    """Enqueue the email (sent by a Celery task, with a timeout and retries); never raises."""
+    email_enqueue(
+        "portal_link", {"customer_id": customer.id, "url": url, "expires_at": link.expires_at.isoformat()}
     )
-    message.attach_alternative(render_to_string("portal/email/link.html", context), "text/html")
-    try:
-        message.send()
-    except Exception:  # the link exists and was returned; a mail outage must not hide it
-        logger.exception("Could not email portal link %s to customer %s", link.id, customer.id)
 
 
 def portal_link_redeem(*, token: str, now: datetime | None = None) -> PortalSession:

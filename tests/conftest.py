@@ -138,6 +138,17 @@ def assert_error(response, status, code):
 
 
 @pytest.fixture
+def celery_eager():
+    """Celery tasks run in-process when enqueued (configuration of the real app, not a mock)."""
+    from dodo_billing.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
 def celery_workers(transactional_db, tmp_path):
     """Start real Celery workers on the configured broker (Redis in CI), reading the test database.
 

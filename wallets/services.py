@@ -57,8 +57,15 @@ def wallets_create_for_customer(*, customer) -> list[Wallet]:
     """Create the customer's missing zero-balance wallets, one per supported currency."""
     existing = set(Wallet.objects.filter(customer=customer).values_list("currency", flat=True))
     now = timezone.now()
+    thresholds = customer.business.low_balance_thresholds  # the business's default per currency
     missing = [
-        Wallet(customer=customer, currency=currency, created_at=now, updated_at=now)
+        Wallet(
+            customer=customer,
+            currency=currency,
+            low_balance_threshold=thresholds.get(currency),
+            created_at=now,
+            updated_at=now,
+        )
         for currency in supported_currencies()
         if currency not in existing
     ]

@@ -8,6 +8,7 @@ from django.utils import timezone
 from customers.models import Customer
 from dodo_billing.db.copy import copy_insert_new
 from dodo_billing.errors import InvalidRequestBody, validate_fields
+from dodo_billing.observability import metrics
 from metering.ingestion import EventIn, EventRejected, EventWindow, encode_metadata, event_timestamp
 from metering.meter_filters import validate_metadata_key, validate_meter_filter
 from metering.models import Aggregation, Event, Meter
@@ -188,4 +189,6 @@ def events_ingest(*, business, events: list[EventIn], now=None) -> int:
     timestamps = events_check(
         business=business, events=events, window=EventWindow.for_business(business, now)
     )
-    return events_insert(business=business, events=events, timestamps=timestamps, ingested_at=now)
+    stored = events_insert(business=business, events=events, timestamps=timestamps, ingested_at=now)
+    metrics.events_ingested(received=len(events), stored=stored)
+    return stored

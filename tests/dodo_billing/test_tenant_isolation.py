@@ -40,6 +40,9 @@ EXEMPT = {
     "portal:open": "a link's token is the credential (tests/portal/test_services.py)",
     "portal:sign-out": "ends the caller's own session",
     "portal:signed-out": "a static page",
+    "health-live": "operator probe, names no business (tests/dodo_billing/test_health.py)",
+    "health-ready": "operator probe: system-wide checks, details behind HEALTH_TOKEN (test_health.py)",
+    "metrics": "operator figures across all businesses, behind METRICS_TOKEN (test_metrics.py)",
 }
 
 # API routes naming an object: (URL name, the owned object's attribute, methods to try).

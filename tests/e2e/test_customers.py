@@ -11,7 +11,7 @@ from wallets.services import wallet_credit
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def test_search_columns_page_size_and_open_a_customer(page, make_customer):
+def test_search_columns_page_size_and_open_a_customer(page, make_customer, celery_eager):
     ada = make_customer(name="Ada Lovelace", email="ada@analytical.example", metadata={"plan": "pro"})
     wallet_credit(customer=ada, currency="USD", amount=42_00, reason="Welcome credit")
     make_customer(name="Grace Hopper", email="grace@navy.example", phone_number="+1 202 555 0199")

@@ -13,7 +13,7 @@ def url(customer_id, query=""):
     return f"/api/customers/{customer_id}/customer-portal/session{query}"
 
 
-def test_returns_a_link(api, customer, django_capture_on_commit_callbacks):
+def test_returns_a_link(api, customer, celery_eager, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = api.post(url(customer.id, "?return_url=https%3A%2F%2Fexample.com%2Fback&send_email=true"))
     assert response.status_code == 200

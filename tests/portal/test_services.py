@@ -119,7 +119,9 @@ def test_session_lifetime_idle_and_sign_out(customer, settings):
     assert portal_session_get(session_id=session.id, now=now + timedelta(minutes=6)) is None
 
 
-def test_email_is_sent_after_commit_naming_the_business(customer, django_capture_on_commit_callbacks):
+def test_email_is_sent_after_commit_naming_the_business(
+    customer, celery_eager, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         _, url, _ = make_link(customer, send_email=True)
     assert mail.outbox == []  # nothing before the commit

@@ -287,7 +287,7 @@ def test_license_keys_page_has_copy_buttons(portal_client, customer, history):
 
 
 def test_staff_invite_emails_a_link(
-    staff_client, customer, other_business, make_customer, django_capture_on_commit_callbacks
+    staff_client, celery_eager, customer, other_business, make_customer, django_capture_on_commit_callbacks
 ):
     from django.core import mail
 
