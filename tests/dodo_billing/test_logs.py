@@ -125,7 +125,10 @@ def json_logs(monkeypatch):
 
 
 @pytest.mark.postgres
-def test_a_task_enqueued_by_a_request_logs_the_request_id(json_logs, celery_workers, api, customer, business):
+def test_a_task_enqueued_by_a_request_logs_the_request_id(
+    json_logs, celery_workers, api, customer, business, settings
+):
+    settings.WEBHOOK_ALLOW_PRIVATE_TARGETS = True  # the receiver listens on 127.0.0.1
     receiver = Receiver()
     try:
         webhook_endpoint_create(business=business, url=receiver.url)

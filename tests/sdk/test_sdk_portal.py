@@ -23,7 +23,7 @@ def test_create_portal_link_through_the_sdk(sdk_factory, api_key, customer, live
     assert mail.outbox == []
 
 
-def test_sdk_send_email_emails_the_link(sdk_factory, api_key, customer):
+def test_sdk_send_email_emails_the_link(sdk_factory, api_key, customer, celery_eager):
     result = sdk_factory(api_key).customers.customer_portal.create(customer.id, send_email=True)
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [customer.email] and result.link in mail.outbox[0].body
