@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 
 from dodo_billing.errors import InvalidQueryParams
+from dodo_billing.validation import nul_parameters
 
 
 class BaseFilterSet(django_filters.FilterSet):
@@ -16,14 +17,12 @@ class BaseFilterSet(django_filters.FilterSet):
             def clean(self):
                 # PostgreSQL cannot hold NUL in text: refuse it as a bad parameter, not a 500.
                 cleaned = super().clean()
-                getlist = getattr(self.data, "getlist", lambda key: [self.data[key]])
-                for key in self.data:
-                    if any("\x00" in str(value) for value in getlist(key)):
-                        message = "NUL characters are not allowed."
-                        if key in self.fields:
-                            self.add_error(key, message)
-                        else:
-                            raise forms.ValidationError(f"{key}: {message}")
+                for key in nul_parameters(self.data):
+                    message = "NUL characters are not allowed."
+                    if key in self.fields:
+                        self.add_error(key, message)
+                    else:
+                        raise forms.ValidationError(f"{key}: {message}")
                 return cleaned
 
         return FilterForm

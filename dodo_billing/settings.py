@@ -73,6 +73,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that resolves the path: a NUL byte in it is a 404 (see the class).
+    "dodo_billing.middleware.NulPathMiddleware",
     "dodo_billing.api.middleware.ApiPreflightMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
