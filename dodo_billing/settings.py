@@ -219,7 +219,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["dodo_billing.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["dodo_billing.api.auth.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["dodo_billing.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "dodo_billing.api.pagination.PageNumberPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "dodo_billing.api.exceptions.exception_handler",

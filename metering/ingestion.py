@@ -14,6 +14,13 @@ import msgspec
 
 from dodo_billing.datetimes import to_utc
 from dodo_billing.errors import ApplicationError, InvalidRequestBody
+from dodo_billing.json_input import (
+    NESTING_MESSAGE,
+    JSONRejected,
+    load_json,
+    may_hold_surrogates,
+    nesting_exceeds,
+)
 from dodo_billing.validation import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from metering.models import EVENT_ID_MAX_LENGTH, EVENT_NAME_MAX_LENGTH
 
@@ -85,13 +92,32 @@ def _schema_error(exc: msgspec.ValidationError, root: str | None = None) -> Inva
     return InvalidRequestBody(f"{label}: {message}" if label else message, code=code, extra=extra)
 
 
-def _decode(decoder, data: bytes, root: str | None = None):
+def _decode(decoder, data: bytes | str, root: str | None = None):
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if nesting_exceeds(raw):  # msgspec would recurse into it (skipping an unknown field)
+        raise JSONRejected(NESTING_MESSAGE)
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise _schema_error(exc, root) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        _reject_surrogates(raw)
         raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
+
+
+def _reject_surrogates(raw: bytes) -> None:
+    """msgspec refuses a lone surrogate as malformed JSON; say which event and field holds it."""
+    if not may_hold_surrogates(raw):
+        return
+    try:
+        load_json(raw)
+    except JSONRejected as exc:
+        location = _PATH.match(f"$.{exc.path}")
+        index = location["index"]
+        position = None if index is None else int(index)
+        raise _invalid_field(location["field"] or exc.path, exc.reason, position) from None
+    except ValueError:  # not JSON either: the decoder's own error says why
+        return
 
 
 def _nul_field(event: EventIn) -> str | None:
