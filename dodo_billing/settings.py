@@ -255,6 +255,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dodo_billing.api.schema.wrap_list_responses",
+        "dodo_billing.api.schema.document_query_parameter_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CurrencyEnum": "dodo_billing.money.CURRENCY_CHOICES",
