@@ -245,3 +245,37 @@ def test_dashboard_json_fields_show_the_refusal_beside_the_field(staff_client, c
         assert response.status_code == 400
         assert reason in response.context["form"].errors["filter"][0]
     assert (sorted(Customer.objects.values_list("id", "name", "metadata")), Meter.objects.count()) == before
+
+
+# --- Django admin's JSON fields --------------------------------------------------------------------
+
+
+def test_every_admin_json_field_reads_under_the_same_rules(rf, business):
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+    from django.forms import JSONField as DjangoJSONField
+
+    from dodo_billing.forms import JSONField
+
+    request = rf.get("/admin/")
+    request.user = get_user_model().objects.create_superuser(username="root", password="pw")
+    checked = []
+    for model, model_admin in admin.site._registry.items():
+        for name, field in model_admin.get_form(request)().fields.items():
+            if isinstance(field, DjangoJSONField):
+                assert isinstance(field, JSONField), (model.__name__, name)
+                checked.append(f"{model.__name__}.{name}")
+    assert {"Customer.metadata", "WebhookEndpoint.headers", "Meter.filter", "Product.meters"} <= set(checked)
+
+
+def test_admin_shows_the_refusal_and_writes_nothing(client, business):
+    from django.contrib.auth import get_user_model
+
+    client.force_login(get_user_model().objects.create_superuser(username="op", password="pw"))
+    form = {"business": business.pk, "name": "N", "email": "admin-json@example.com"}
+    management = {"wallets-TOTAL_FORMS": "0", "wallets-INITIAL_FORMS": "0"}
+    for text, reason in ((json.dumps({"k": LONE}), SURROGATE_REASON), (deep_array(), NESTING_REASON)):
+        response = client.post("/admin/customers/customer/add/", {**form, **management, "metadata": text})
+        assert response.status_code == 200
+        assert reason in response.context["adminform"].form.errors["metadata"][0]
+    assert not Customer.objects.filter(email="admin-json@example.com").exists()
