@@ -810,6 +810,8 @@ def _clean_name(business, name: str, exclude_id=None) -> str:
         raise InvalidRequestParameters("Give the report a name.")
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidRequestParameters(f"A report name has at most {NAME_MAX_LENGTH} characters.")
+    if "\x00" in name:  # PostgreSQL cannot compare text holding NUL
+        raise InvalidRequestParameters("A report name cannot hold a NUL character.")
     taken = SavedReport.objects.filter(business=business, name__iexact=name).exclude(pk=exclude_id)
     if taken.exists():
         raise Conflict(f"A report named {name!r} already exists.")

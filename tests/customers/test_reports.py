@@ -578,6 +578,15 @@ def test_save_reopen_update_rename_and_delete(staff_client, business, staff_user
     assert not SavedReport.objects.filter(pk=report.pk).exists()
 
 
+def test_a_rename_with_a_nul_character_is_refused(staff_client, business):
+    report = saved_report_create(business=business, name="Mine", definition=definition("customers"))
+    response = staff_client.post(f"/reports/{report.pk}/rename", {"name": "a\x00b"}, follow=True)
+    assert response.status_code == 200
+    assert "cannot hold a NUL character" in response.content.decode()
+    report.refresh_from_db()
+    assert report.name == "Mine"
+
+
 def test_another_business_report_is_a_404(staff_client, other_business, business):
     foreign = saved_report_create(business=other_business, name="Theirs", definition=definition("customers"))
     for url in (
