@@ -14,7 +14,7 @@ from django.db.models import Exists, F, OuterRef, Q, Value
 from django.db.models.lookups import Lookup
 
 from customers.models import Customer
-from dodo_billing.filtersets import BaseFilterSet
+from dodo_billing.filtersets import BaseFilterSet, DateTimeFilter
 from wallets.models import Wallet
 
 
@@ -76,14 +76,14 @@ class CustomerFilterSet(BaseFilterSet):
         help_text="Part of the name, case-insensitive.",
         widget=_input(),
     )
-    created_at_gte = django_filters.IsoDateTimeFilter(
+    created_at_gte = DateTimeFilter(
         field_name="created_at",
         lookup_expr="gte",
         label="Created from (UTC)",
         help_text="Created at or after this instant.",
         widget=_datetime_input(),
     )
-    created_at_lte = django_filters.IsoDateTimeFilter(
+    created_at_lte = DateTimeFilter(
         field_name="created_at",
         lookup_expr="lte",
         label="Created until (UTC)",

@@ -5,6 +5,7 @@ from django.core.validators import RegexValidator
 
 from customers.models import Customer
 from dodo_billing.api.fields import LOCALES
+from dodo_billing.json_input import JSONRejected, load_json
 from dodo_billing.validation import metadata_problem
 
 phone_validator = RegexValidator(
@@ -77,11 +78,15 @@ class CustomerForm(forms.Form):
         if not text:
             return {}
         try:
-            metadata = json.loads(text)
+            metadata = load_json(text)
+        except JSONRejected as exc:
+            raise forms.ValidationError(exc.message) from None
         except json.JSONDecodeError as exc:
             raise forms.ValidationError(
                 f"Not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})."
             ) from None
+        except ValueError as exc:  # NaN or Infinity, which JSON does not have
+            raise forms.ValidationError(f"Not valid JSON: {exc}.") from None
         return _clean_metadata(metadata)
 
     def full_clean(self):

@@ -7,6 +7,7 @@ from django import forms
 from django.http import QueryDict
 
 from customers.reports import NAME_MAX_LENGTH, PERIODS, Dataset, period_dates
+from dodo_billing.datetimes import validate_date
 from dodo_billing.errors import ApplicationError
 from metering.selectors.usage import meter_list
 
@@ -25,8 +26,15 @@ class ReportForm(forms.Form):
     )
     columns = forms.MultipleChoiceField(label="Columns", required=False, widget=forms.CheckboxSelectMultiple)
     period = forms.ChoiceField(label="Period", choices=list(PERIODS.items()), initial="last_30_days")
-    start = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    start = forms.DateField(
+        label="From",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        validators=[validate_date],
+    )
+    end = forms.DateField(
+        label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}), validators=[validate_date]
+    )
     name = forms.CharField(label="Report name", required=False, max_length=NAME_MAX_LENGTH)
 
     def __init__(self, *args, dataset: Dataset, business, require_name: bool = False, **kwargs):
@@ -91,9 +99,9 @@ class ReportForm(forms.Form):
         if not group_by and not data.get("columns"):
             self.add_error("columns", "Choose at least one column.")
         if data.get("period") == "custom":
-            if not data.get("start"):
+            if not data.get("start") and "start" not in self.errors:
                 self.add_error("start", "Enter the first day of the period.")
-            if not data.get("end"):
+            if not data.get("end") and "end" not in self.errors:
                 self.add_error("end", "Enter the last day of the period.")
             if data.get("start") and data.get("end"):
                 try:

@@ -36,6 +36,7 @@ from django.utils import timezone
 
 from customers.filtersets import CustomerFilterSet
 from customers.models import Customer, SavedReport
+from dodo_billing.datetimes import check_date
 from dodo_billing.errors import Conflict, InvalidQueryParams, InvalidRequestParameters, NotFound
 from dodo_billing.filtersets import BaseFilterSet
 from dodo_billing.money import format_money, minor_to_major
@@ -347,6 +348,11 @@ def period_dates(definition: dict, *, today: date | None = None) -> tuple[date, 
         start, end = date.fromisoformat(definition["start"]), date.fromisoformat(definition["end"])
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidQueryParams("A custom period needs start and end dates (YYYY-MM-DD).") from exc
+    for name, day in (("start", start), ("end", end)):
+        try:
+            check_date(day)
+        except ValueError as exc:  # its last midnight must be representable
+            raise InvalidQueryParams(f"The period's {name}: {exc}") from None
     if start > end:
         raise InvalidQueryParams("The period's start must not be after its end.")
     if (end - start).days + 1 > MAX_PERIOD_DAYS:
@@ -808,6 +814,8 @@ def _clean_name(business, name: str, exclude_id=None) -> str:
         raise InvalidRequestParameters("Give the report a name.")
     if len(name) > NAME_MAX_LENGTH:
         raise InvalidRequestParameters(f"A report name has at most {NAME_MAX_LENGTH} characters.")
+    if "\x00" in name:  # PostgreSQL cannot compare text holding NUL
+        raise InvalidRequestParameters("A report name cannot hold a NUL character.")
     taken = SavedReport.objects.filter(business=business, name__iexact=name).exclude(pk=exclude_id)
     if taken.exists():
         raise Conflict(f"A report named {name!r} already exists.")
@@ -818,6 +826,7 @@ def _check_definition(definition: dict) -> dict:
     if not isinstance(definition, dict):
         raise InvalidRequestParameters("A report definition is a JSON object.")
     dataset_get(definition.get("dataset", ""))
+    period_dates(definition)  # a period that cannot run (e.g. ending 9999-12-31) is not saved
     return definition
 
 

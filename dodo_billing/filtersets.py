@@ -1,11 +1,32 @@
 """Shared FilterSet base: one FilterSet per model serves the API, the dashboard and the portal."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import django_filters
 from django import forms
 
+from dodo_billing.datetimes import parse_datetime_utc, to_utc
 from dodo_billing.errors import InvalidQueryParams
+from dodo_billing.validation import nul_parameters
+
+
+class DateTimeField(forms.DateTimeField):
+    """An ISO 8601 datetime, returned in UTC; out of ``dodo_billing.datetimes``' range (or
+    unreadable) it is a form error, shown beside the field or as ``INVALID_QUERY_PARAMS``."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        try:
+            return to_utc(value) if isinstance(value, datetime) else parse_datetime_utc(str(value))
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc), code="invalid") from None
+
+
+class DateTimeFilter(django_filters.IsoDateTimeFilter):
+    """The filter of every datetime parameter (``created_at_gte``, ``start``, …)."""
+
+    field_class = DateTimeField
 
 
 class BaseFilterSet(django_filters.FilterSet):
@@ -16,24 +37,15 @@ class BaseFilterSet(django_filters.FilterSet):
             def clean(self):
                 # PostgreSQL cannot hold NUL in text: refuse it as a bad parameter, not a 500.
                 cleaned = super().clean()
-                getlist = getattr(self.data, "getlist", lambda key: [self.data[key]])
-                for key in self.data:
-                    if any("\x00" in str(value) for value in getlist(key)):
-                        message = "NUL characters are not allowed."
-                        if key in self.fields:
-                            self.add_error(key, message)
-                        else:
-                            raise forms.ValidationError(f"{key}: {message}")
+                for key in nul_parameters(self.data):
+                    message = "NUL characters are not allowed."
+                    if key in self.fields:
+                        self.add_error(key, message)
+                    else:
+                        raise forms.ValidationError(f"{key}: {message}")
                 return cleaned
 
         return FilterForm
-
-    def filter_queryset(self, queryset):
-        # ISO 8601 allows offsets PostgreSQL cannot store (e.g. -23:09): compare in UTC instead.
-        for name, value in list(self.form.cleaned_data.items()):
-            if isinstance(value, datetime) and value.tzinfo is not None:
-                self.form.cleaned_data[name] = value.astimezone(UTC)
-        return super().filter_queryset(queryset)
 
     def filter_or_raise(self):
         """The filtered queryset, or InvalidQueryParams naming every bad parameter."""

@@ -82,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything that resolves the path: a NUL byte in it is a 404 (see the class).
+    "dodo_billing.middleware.NulPathMiddleware",
     "dodo_billing.api.middleware.ApiOptionsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -227,7 +229,7 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["dodo_billing.api.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["dodo_billing.api.auth.HasApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["dodo_billing.api.parsers.JSONParser"],
     "DEFAULT_PAGINATION_CLASS": "dodo_billing.api.pagination.PageNumberPagination",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "dodo_billing.api.exceptions.exception_handler",
@@ -290,6 +292,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "dodo_billing.api.schema.wrap_list_responses",
+        "dodo_billing.api.schema.document_query_parameter_errors",
     ],
     "ENUM_NAME_OVERRIDES": {
         "CurrencyEnum": "dodo_billing.money.CURRENCY_CHOICES",

@@ -8,6 +8,13 @@ METADATA_MAX_KEY_LENGTH = 100
 METADATA_MAX_VALUE_LENGTH = 500
 
 
+def nul_parameters(data) -> list[str]:
+    """The names of the parameters (a QueryDict or a dict) whose name or any value holds a NUL
+    character, which PostgreSQL cannot store or even compare."""
+    getlist = getattr(data, "getlist", lambda key: [data[key]])
+    return [key for key in data if "\x00" in key or any("\x00" in str(value) for value in getlist(key))]
+
+
 def metadata_problem(data) -> tuple[str, str] | None:
     """``(code, message)`` if ``data`` is not valid metadata, else None.
 

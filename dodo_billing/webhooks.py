@@ -30,6 +30,7 @@ from django.db import IntegrityError, connections, router, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from dodo_billing.datetimes import to_utc
 from dodo_billing.errors import (
     IdempotencyKeyReused,
     InvalidQueryParams,
@@ -125,10 +126,11 @@ def _decode_iterator(iterator: str) -> tuple[datetime, str]:
         raw = base64.urlsafe_b64decode(iterator + "=" * (-len(iterator) % 4)).decode()
         created, endpoint_id = raw.split("|", 1)
         created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None or not endpoint_id or "\x00" in endpoint_id:
+            raise ValueError(iterator)
+        created_at = to_utc(created_at)  # in range: a forged one may overflow or not be storable
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidQueryParams("iterator is not one that GET /webhooks returned.") from None
-    if created_at.tzinfo is None or not endpoint_id:
-        raise InvalidQueryParams("iterator is not one that GET /webhooks returned.")
     return created_at, endpoint_id
 
 

@@ -6,6 +6,7 @@ from django.utils.html import format_html
 from django.utils.text import capfirst
 
 from dodo_billing.errors import ApplicationError
+from dodo_billing.forms import JSONField
 from dodo_billing.money import format_money
 from dodo_billing.pagination import BoundedCountPaginator
 from dodo_billing.validation import metadata_problem
@@ -182,7 +183,7 @@ class ProductAdminForm(forms.ModelForm):
     """A product with the API's rules: the price fields become the contract's ``price`` object,
     checked like the API does, and the product is saved by product_create / product_update."""
 
-    meters = forms.JSONField(
+    meters = JSONField(
         required=False,
         help_text='Usage-based prices only: [{"meter_id": "mtr_…", "price_per_unit": "0.02", '
         '"free_threshold": 1000}]',

@@ -1,6 +1,6 @@
 import django_filters
 
-from dodo_billing.filtersets import BaseFilterSet
+from dodo_billing.filtersets import BaseFilterSet, DateTimeFilter
 from dodo_billing.money import CURRENCY_CHOICES
 from metering.api.payloads import WIRE_PAYMENT_STATUS
 from metering.models import Event, Meter, Payment, PaymentStatus, Refund, RefundStatus
@@ -31,12 +31,10 @@ class EventFilterSet(BaseFilterSet):
         field_name="customer_id", help_text="Only this customer's events."
     )
     event_name = django_filters.CharFilter(field_name="event_name", help_text="Exact event name.")
-    start = django_filters.IsoDateTimeFilter(
+    start = DateTimeFilter(
         field_name="timestamp", lookup_expr="gte", help_text="Events at or after this time."
     )
-    end = django_filters.IsoDateTimeFilter(
-        field_name="timestamp", lookup_expr="lt", help_text="Events before this time."
-    )
+    end = DateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Events before this time.")
 
     class Meta:
         model = Event
@@ -86,8 +84,8 @@ class PaymentFilterSet(BaseFilterSet):
         field_name="status",
         help_text="Extension: the internal status (pending, processing, succeeded, failed, refunded).",
     )
-    created_at_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_at_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_at_gte = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_at_lte = DateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = Payment
@@ -115,8 +113,8 @@ class RefundFilterSet(BaseFilterSet):
     destination = django_filters.ChoiceFilter(
         choices=Refund.Destination.choices, help_text="Extension: gateway or wallet."
     )
-    created_at_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_at_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_at_gte = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_at_lte = DateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = Refund
@@ -182,8 +180,8 @@ class SubscriptionFilterSet(BaseFilterSet):
         label="Needs attention",
         help_text="Only subscriptions whose billing gave up on a period (true) or not (false).",
     )
-    created_at_gte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_at_lte = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lte")
+    created_at_gte = DateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_at_lte = DateTimeFilter(field_name="created_at", lookup_expr="lte")
 
     class Meta:
         model = Subscription

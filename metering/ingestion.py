@@ -7,13 +7,21 @@ index and the field.
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Annotated
 
 import msgspec
 
+from dodo_billing.datetimes import to_utc
 from dodo_billing.errors import ApplicationError, InvalidRequestBody
+from dodo_billing.json_input import (
+    NESTING_MESSAGE,
+    JSONRejected,
+    load_json,
+    may_hold_surrogates,
+    nesting_exceeds,
+)
 from dodo_billing.money import MAX_AMOUNT
 from dodo_billing.validation import METADATA_MAX_KEYS, METADATA_MAX_VALUE_LENGTH
 from metering.models import EVENT_ID_MAX_LENGTH, EVENT_NAME_MAX_LENGTH
@@ -142,13 +150,32 @@ def _schema_error(exc: msgspec.ValidationError, root: str | None = None, data=No
     return InvalidRequestBody(f"{label}: {message}" if label else message, code=code, extra=extra)
 
 
-def _decode(decoder, data: bytes, root: str | None = None):
+def _decode(decoder, data: bytes | str, root: str | None = None):
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    if nesting_exceeds(raw):  # msgspec would recurse into it (skipping an unknown field)
+        raise JSONRejected(NESTING_MESSAGE)
     try:
         return decoder.decode(data)
     except msgspec.ValidationError as exc:
         raise _schema_error(exc, root, data) from None
     except (msgspec.DecodeError, UnicodeDecodeError) as exc:
+        _reject_surrogates(raw)
         raise InvalidRequestBody(f"Malformed JSON: {exc}") from None
+
+
+def _reject_surrogates(raw: bytes) -> None:
+    """msgspec refuses a lone surrogate as malformed JSON; say which event and field holds it."""
+    if not may_hold_surrogates(raw):
+        return
+    try:
+        load_json(raw)
+    except JSONRejected as exc:
+        location = _PATH.match(f"$.{exc.path}")
+        index = location["index"]
+        position = None if index is None else int(index)
+        raise _invalid_field(location["field"] or exc.path, exc.reason, position) from None
+    except ValueError:  # not JSON either: the decoder's own error says why
+        return
 
 
 def _nul_field(event: EventIn) -> str | None:
@@ -163,6 +190,13 @@ def _nul_field(event: EventIn) -> str | None:
     return None
 
 
+def _invalid_field(field: str, message: str, index: int | None) -> InvalidRequestBody:
+    """A 422 naming the field, and the event's index in the request (None: a single event)."""
+    where = field if index is None else f"events[{index}].{field}"
+    extra = {"field": field} if index is None else {"index": index, "field": field}
+    return InvalidRequestBody(f"{where}: {message}", extra={**extra, "errors": {where: [message]}})
+
+
 def _reject_nul(events: list[EventIn], index_offset: int | None = 0) -> None:
     for index, event in enumerate(events):
         field = _nul_field(event)
@@ -175,6 +209,18 @@ def _reject_nul(events: list[EventIn], index_offset: int | None = 0) -> None:
             raise InvalidRequestBody(f"{where}: {message}", extra={**extra, "errors": {where: [message]}})
 
 
+def _timestamps_to_utc(events: list[EventIn], index_offset: int | None = 0) -> None:
+    """Each timestamp in UTC, or a 422 when it is out of ``dodo_billing.datetimes``' range (an
+    offset can carry 9999-12-31 past Python's last year)."""
+    for index, event in enumerate(events):
+        if event.timestamp is not None:
+            try:
+                event.timestamp = to_utc(event.timestamp)
+            except ValueError as exc:
+                position = None if index_offset is None else index + index_offset
+                raise _invalid_field("timestamp", str(exc), position) from None
+
+
 def decode_ingest_body(body: bytes) -> list[EventIn]:
     """The events of an ingest request body, or a 422 naming the event index and field."""
     if not body:
@@ -182,6 +228,7 @@ def decode_ingest_body(body: bytes) -> list[EventIn]:
     events = _decode(_body_decoder, body).events
     if b"\\u0000" in body:  # rare: only then look for the event that carries it
         _reject_nul(events)
+    _timestamps_to_utc(events)
     return events
 
 
@@ -195,6 +242,7 @@ def decode_event(data: bytes | str | dict) -> EventIn:
     else:
         event = _decode(_event_decoder, data, "event")
     _reject_nul([event], index_offset=None)
+    _timestamps_to_utc([event], index_offset=None)
     return event
 
 
@@ -235,13 +283,9 @@ def _span(delta: timedelta) -> str:
 
 
 def event_timestamp(event: EventIn, window: EventWindow) -> datetime:
-    """The event's timestamp in UTC (receipt time when absent; a naive one is UTC)."""
-    timestamp = event.timestamp
-    if timestamp is None:
-        return window.now
-    if timestamp.tzinfo is None:
-        return timestamp.replace(tzinfo=UTC)
-    return timestamp.astimezone(UTC)
+    """The event's timestamp in UTC (receipt time when absent; a naive one is UTC). The decoders
+    have already held it to ``dodo_billing.datetimes``' range."""
+    return window.now if event.timestamp is None else to_utc(event.timestamp)
 
 
 def encode_metadata(metadata: dict | None) -> str | None:

@@ -6,6 +6,7 @@ writes through ``wallets.services.wallet_credit`` / ``wallet_debit`` — the API
 with an idempotency key generated when the form was rendered, so a double submit writes one entry.
 """
 
+from django import forms
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
@@ -60,7 +61,7 @@ def bootstrap_filter_form(filterset, drop=()):
     for field in filterset.form.fields.values():
         css = "form-select" if hasattr(field, "choices") else "form-control"
         field.widget.attrs.setdefault("class", css)
-        if "created_at" in (field.label or "").lower() or field.__class__.__name__ == "IsoDateTimeField":
+        if "created_at" in (field.label or "").lower() or isinstance(field, forms.DateTimeField):
             field.widget.attrs.setdefault("placeholder", "2026-01-31T00:00:00Z")
     return filterset
 

@@ -1,4 +1,5 @@
-"""OpenAPI extensions: our bearer-key auth, and list answers described as ``{"items": [...]}``."""
+"""OpenAPI extensions: our bearer-key auth, list answers described as ``{"items": [...]}``, and the
+422 that any query parameter may cause."""
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
@@ -27,4 +28,18 @@ def wrap_list_responses(result, generator, request, public):
                 "properties": {"items": content["schema"]},
                 "required": ["items"],
             }
+    return result
+
+
+def document_query_parameter_errors(result, generator, request, public):
+    """Postprocessing hook: every operation that takes query parameters may answer 422
+    ``INVALID_QUERY_PARAMS`` (``BusinessAPIView`` refuses a NUL byte in any of them)."""
+    error = {
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        "description": "",
+    }
+    for item in result.get("paths", {}).values():
+        for operation in item.values():
+            if any(parameter.get("in") == "query" for parameter in operation.get("parameters", [])):
+                operation.setdefault("responses", {}).setdefault("422", error)
     return result

@@ -8,7 +8,8 @@ from rest_framework import serializers
 from rest_framework.views import APIView
 
 from dodo_billing.api.pagination import PageNumberPagination
-from dodo_billing.errors import InvalidRequestBody
+from dodo_billing.errors import InvalidQueryParams, InvalidRequestBody
+from dodo_billing.validation import nul_parameters
 
 ErrorSerializer = inline_serializer(
     "Error",
@@ -30,6 +31,16 @@ class BusinessAPIView(APIView):
     @property
     def business(self):
         return self.request.user.business
+
+    def initial(self, request, *args, **kwargs):
+        super().initial(request, *args, **kwargs)  # authentication, permissions, rate limits first
+        # Every query parameter, not only a FilterSet's: PostgreSQL cannot compare text with NUL.
+        names = nul_parameters(request.query_params)
+        if names:
+            raise InvalidQueryParams(
+                "; ".join(f"{name}: NUL characters are not allowed." for name in names),
+                extra={"errors": {name: ["NUL characters are not allowed."] for name in names}},
+            )
 
     def finalize_response(self, request, response, *args, **kwargs):
         response = super().finalize_response(request, response, *args, **kwargs)

@@ -12,11 +12,8 @@ never silently dropped. docs/billing_api.md lists them.
 
 import re
 from collections.abc import Callable
-from datetime import UTC
 
 from django.db import transaction
-from django.utils import timezone
-from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
@@ -32,6 +29,7 @@ from customers.selectors import customer_get
 from customers.services import customer_create
 from dodo_billing.api.fields import MetadataField, StrictCharField, StrictChoiceField, StrictIntegerField
 from dodo_billing.api.views import BusinessAPIView, error_responses, filterset_parameters
+from dodo_billing.datetimes import parse_datetime_utc
 from dodo_billing.errors import InvalidQueryParams, InvalidRequestBody, InvalidRequestParameters
 from metering.api.payloads import (
     BILLING_ADDRESS_SCHEMA,
@@ -893,17 +891,14 @@ class SubscriptionDetailView(BusinessAPIView):
 
 
 def query_datetime(params, name: str):
-    """An optional ISO 8601 query datetime (``Z``, offsets, fractions; naive = UTC)."""
+    """An optional ISO 8601 query datetime, in UTC and in range (``dodo_billing.datetimes``)."""
     raw = params.get(name)
     if raw is None or raw == "":
         return None
     try:
-        value = parse_datetime(raw)
-    except ValueError:
-        value = None
-    if value is None:
-        raise InvalidQueryParams(f"{name} must be an ISO 8601 datetime, got {raw!r}.")
-    return value if timezone.is_aware(value) else timezone.make_aware(value, UTC)
+        return parse_datetime_utc(raw)
+    except ValueError as exc:
+        raise InvalidQueryParams(f"{name}: {exc}", extra={"errors": {name: [str(exc)]}}) from None
 
 
 class SubscriptionUsageHistoryView(BusinessAPIView):

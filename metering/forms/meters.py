@@ -4,11 +4,10 @@ The forms only parse what the browser sends (text to JSON, empty to None); every
 meter is the service's (``meter_create`` / ``meter_update``), the same as for the API. A service
 error is put back on the form next to the field it names (``add_service_error``)."""
 
-import json
-
 from django import forms
 
 from dodo_billing.errors import ApplicationError
+from dodo_billing.json_input import JSONRejected, load_json
 from metering.models import Aggregation
 from metering.selectors.dashboard import USAGE_PERIODS
 
@@ -103,7 +102,9 @@ class MeterCreateForm(ServiceErrorsMixin, forms.Form):
         if not text or text == "null":
             return None
         try:
-            return json.loads(text)
+            return load_json(text)
+        except JSONRejected as exc:
+            raise forms.ValidationError(f"The filter is refused: {exc.message}") from None
         except ValueError as exc:
             raise forms.ValidationError(f"The filter is not valid JSON: {exc}.") from exc
 

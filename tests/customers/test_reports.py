@@ -10,6 +10,7 @@ from django.utils import timezone
 from customers.models import SavedReport
 from customers.reports import PAGE_SIZE, period_dates, report_export_rows, report_run, saved_report_create
 from customers.views.reports import SavedReportTable
+from dodo_billing.errors import InvalidQueryParams
 from metering.models import Event, Invoice, Payment
 from metering.services.usage import meter_create
 from tests.dashboard import assert_sorts_both_ways, csv_rows, query_count
@@ -446,6 +447,13 @@ BAD_DEFINITIONS = [
     ({"period": "custom", "start": "2026-02-01", "end": "2026-01-01"}, "end", "must not be after"),
     ({"period": "custom", "start": "2020-01-01", "end": "2026-01-01"}, "end", "longer than"),
     ({"period": "custom", "start": "2026-13-01"}, "start", "Enter a valid date"),
+    # The last day's midnight after must exist: 9999-12-31 was a 500 when the report ran.
+    ({"period": "custom", "start": "9999-12-30", "end": "9999-12-31"}, "end", "Must lie between 0001-01-02"),
+    (
+        {"period": "custom", "start": "0001-01-01", "end": "0001-01-05"},
+        "start",
+        "Must lie between 0001-01-02",
+    ),
     ({"period": "forever"}, "period", "Select a valid choice"),
     ({"filter_currency": "XXX", "group_by": "month"}, "filter_currency", "Select a valid choice"),
     (
@@ -468,6 +476,20 @@ def test_bad_definitions_show_errors_and_save_nothing(staff_client, business, ch
     # Running it (GET) shows the same error and no result.
     shown = staff_client.get(BUILD, {**data, "dataset": "payments"}).content.decode()
     assert message in shown and 'id="report-result"' not in shown
+
+
+def test_a_saved_period_at_the_calendar_edge_shows_an_error_not_a_500(staff_client, business):
+    """A report saved before periods were held to the calendar's range still opens."""
+    edge = definition("customers", start="9999-12-25", end="9999-12-31")
+    with pytest.raises(InvalidQueryParams, match="end: Must lie between"):
+        saved_report_create(business=business, name="Edge", definition=edge)
+    report = SavedReport.objects.create(business=business, name="Edge", dataset="customers", definition=edge)
+    response = staff_client.get(f"/reports/{report.pk}/")
+    assert response.status_code == 200
+    assert response.context["form"].errors["end"] == ["Must lie between 0001-01-02 and 9999-12-30."]
+    assert response.context["result"] is None
+    with pytest.raises(InvalidQueryParams):
+        report_run(business=business, definition=edge)
 
 
 def test_usage_needs_a_meter_of_this_business(staff_client, business, other_business, customers):
@@ -554,6 +576,15 @@ def test_save_reopen_update_rename_and_delete(staff_client, business, staff_user
     deleted = staff_client.post(f"/reports/{report.pk}/delete", follow=True)
     assert "Report “Monthly payments” deleted." in deleted.content.decode()
     assert not SavedReport.objects.filter(pk=report.pk).exists()
+
+
+def test_a_rename_with_a_nul_character_is_refused(staff_client, business):
+    report = saved_report_create(business=business, name="Mine", definition=definition("customers"))
+    response = staff_client.post(f"/reports/{report.pk}/rename", {"name": "a\x00b"}, follow=True)
+    assert response.status_code == 200
+    assert "cannot hold a NUL character" in response.content.decode()
+    report.refresh_from_db()
+    assert report.name == "Mine"
 
 
 def test_another_business_report_is_a_404(staff_client, other_business, business):

@@ -451,7 +451,7 @@ def test_events_explorer_filters(staff_client, make_event, make_customer, make_m
     assert "counts “api.call” events, not “upload”" in response.content.decode()
     assert list(response.context["table"].page.object_list) == []
     response = staff_client.get("/events/", {"start": "yesterday"})
-    assert "Enter a valid date/time." in response.content.decode()
+    assert "Enter a valid date/time in ISO 8601" in response.content.decode()
     response = staff_client.get("/events/", {"meter_id": "mtr_unknown"})
     assert "Select a valid choice" in response.content.decode()
 
