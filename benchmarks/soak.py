@@ -57,7 +57,7 @@ MIX = (0.3, 0.3, 0.4)
 def set_up(customers: int, webhook_url: str) -> dict:
     from customers.services import customer_create
     from dodo_billing.services import api_key_create, business_get_or_create
-    from dodo_billing.webhooks import webhook_endpoint_create
+    from dodo_billing.webhooks.endpoints import webhook_endpoint_create
     from metering.services import meter_create
     from metering.services.billing import payment_method_create, product_create
     from wallets.services import wallet_credit

@@ -19,15 +19,15 @@ from dodo_billing.models import (
     WebhookEvent,
 )
 from dodo_billing.services import api_key_create, api_key_revoke
-from dodo_billing.webhooks import (
+from dodo_billing.webhooks.endpoints import (
     ENDPOINT_UPDATABLE_FIELDS,
-    webhook_delivery_retry_now,
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_headers_update,
     webhook_endpoint_send_test,
     webhook_endpoint_update,
 )
+from dodo_billing.webhooks.outbox import webhook_delivery_retry_now
 
 
 @admin.register(Business)

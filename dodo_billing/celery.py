@@ -18,7 +18,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "dodo_billing.settings")
 app = Celery("dodo_billing")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
-app.autodiscover_tasks(["dodo_billing.observability", "dodo_billing.email", "dodo_billing.retention"])
+app.autodiscover_tasks(
+    ["dodo_billing.observability", "dodo_billing.email", "dodo_billing.retention", "dodo_billing.webhooks"]
+)
 
 
 @task_prerun.connect

@@ -155,8 +155,8 @@ class ExchangeRate(models.Model):
 
 # --- Webhooks ------------------------------------------------------------------------------------
 # Merchant endpoints, the outbox of events (WebhookEvent), one delivery per (event, endpoint) and a
-# log row per HTTP attempt. Services and selectors live in dodo_billing/webhooks.py, delivery in
-# dodo_billing/tasks.py; docs/webhooks.md describes the whole flow.
+# log row per HTTP attempt. Services and selectors live in the package dodo_billing/webhooks/
+# (endpoints, outbox, delivery, tasks); docs/webhooks.md describes the whole flow.
 
 # The contract's payment.*, refund.* and subscription.* types (SDK ``WebhookEventType``), plus the
 # wallet events of this product. tests/dodo_billing/test_webhooks.py compares them with the SDK.

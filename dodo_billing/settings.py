@@ -323,6 +323,7 @@ CELERY_TASK_DEFAULT_QUEUE = "celery"
 CELERY_TASK_QUEUES = {"celery": {}, "billing": {}, "webhooks": {}}
 CELERY_TASK_ROUTES = {
     "metering.tasks.*": {"queue": "billing"},
+    # Task names, not module paths: these tasks live in dodo_billing/webhooks/tasks.py.
     "dodo_billing.tasks.deliver_webhook": {"queue": "webhooks"},
     "dodo_billing.tasks.sweep_webhook_deliveries": {"queue": "webhooks"},
 }

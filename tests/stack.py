@@ -401,7 +401,7 @@ def _ledger_business(options: dict) -> dict:
 def _billing_business(options: dict) -> dict:
     """A business whose subscriptions all have a period that ended, and a webhook endpoint."""
     from dodo_billing.services import business_get_or_create
-    from dodo_billing.webhooks import webhook_endpoint_create
+    from dodo_billing.webhooks.endpoints import webhook_endpoint_create
     from tests.metering.test_billing_worker import due_subscriptions
 
     business, _ = business_get_or_create(name=options["name"])

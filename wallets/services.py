@@ -34,7 +34,7 @@ from dodo_billing.errors import (
     WalletBalanceLimitExceeded,
 )
 from dodo_billing.money import MAX_AMOUNT, format_money
-from dodo_billing.webhooks import webhook_event_emit
+from dodo_billing.webhooks.outbox import webhook_event_emit
 from wallets.models import IDEMPOTENCY_KEY_MAX_LENGTH, REASON_MAX_LENGTH, EventType, LedgerEntry, Wallet
 
 

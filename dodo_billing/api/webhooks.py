@@ -23,7 +23,7 @@ from dodo_billing.models import (
     validate_webhook_headers,
     validate_webhook_url,
 )
-from dodo_billing.webhooks import (
+from dodo_billing.webhooks.endpoints import (
     LIST_DEFAULT_LIMIT,
     LIST_MAX_LIMIT,
     webhook_endpoint_create,

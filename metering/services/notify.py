@@ -1,6 +1,6 @@
 """Webhook events of the billing flow, recorded in the outbox inside the caller's transaction."""
 
-from dodo_billing.webhooks import webhook_event_emit
+from dodo_billing.webhooks.outbox import webhook_event_emit
 
 
 def emit(

@@ -13,7 +13,7 @@ from django.utils import timezone
 from dodo_billing.models import Heartbeat, WebhookDelivery, WebhookEvent
 from dodo_billing.observability import health
 from dodo_billing.observability.services import heartbeat_record
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from tests.stack import Process, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -11,7 +11,7 @@ import pytest
 
 from dodo_billing.observability.logs import redact, request_id_for
 from dodo_billing.services import api_key_create, business_get_or_create
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from portal.services import portal_link_create
 from tests.conftest import post_json
 from tests.stack import Process, Receiver, free_port, wait_until

@@ -14,7 +14,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from dodo_billing.celery import app
 from dodo_billing.models import WebhookDelivery, WebhookEvent
-from dodo_billing.webhooks import webhook_endpoint_create, webhook_event_emit
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
+from dodo_billing.webhooks.outbox import webhook_event_emit
 from metering.models import Invoice, Payment
 from tests.conftest import post_json
 from tests.stack import Process, free_port, wait_until

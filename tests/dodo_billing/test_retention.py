@@ -10,7 +10,7 @@ from django.utils import timezone
 from dodo_billing.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEvent
 from dodo_billing.retention.services import retention_prune
 from dodo_billing.retention.tasks import prune
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from metering.ingestion import EventIn
 from metering.models import Event, Invoice, InvoiceLine, Subscription
 from metering.services import events_insert

@@ -15,7 +15,7 @@ from rest_framework.test import APIClient
 
 from customers.reports import saved_report_create
 from dodo_billing.services import api_key_create
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from metering.models import LicenseKey, Payment, Refund, Subscription
 from metering.services.payments import refund_create
 from tests.metering.test_payments_api import subscription_payment

@@ -14,8 +14,8 @@ from django.contrib.auth import get_user_model
 from dodo_billing import egress
 from dodo_billing.egress import TargetRefused, pinned_target, url_refusal
 from dodo_billing.models import WebhookDelivery, WebhookDeliveryAttempt, WebhookEndpoint
-from dodo_billing.tasks import deliver_webhook
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
+from dodo_billing.webhooks.tasks import deliver_webhook
 from tests.conftest import assert_error, post_json
 from tests.dodo_billing.test_webhooks import emit_committed, receiver  # noqa: F401 (a fixture)
 from tests.dodo_billing.test_webhooks_api import patch_json

@@ -21,7 +21,6 @@ from django.db import connection, transaction
 from django.utils import timezone
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from dodo_billing import tasks
 from dodo_billing.celery import app
 from dodo_billing.errors import InvalidRequestBody
 from dodo_billing.models import (
@@ -31,17 +30,20 @@ from dodo_billing.models import (
     WebhookEndpoint,
     WebhookEvent,
 )
-from dodo_billing.tasks import deliver_webhook, sweep_webhook_deliveries
-from dodo_billing.webhooks import (
+from dodo_billing.webhooks import delivery as delivery_module
+from dodo_billing.webhooks.delivery import (
     Deferred,
     retry_delay,
     webhook_deliveries_due,
     webhook_delivery_claim,
+)
+from dodo_billing.webhooks.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
-    webhook_event_emit,
 )
+from dodo_billing.webhooks.outbox import webhook_event_emit
+from dodo_billing.webhooks.tasks import deliver_webhook, sweep_webhook_deliveries
 from tests.stack import Receiver
 from wallets.models import Wallet
 from wallets.services import wallet_credit, wallet_debit, wallet_set_low_balance_threshold
@@ -349,7 +351,7 @@ def test_a_connection_error_is_logged_and_retried(business, eager):
 
 @pytest.mark.django_db
 def test_a_slow_endpoint_times_out(business, make_receiver, eager, monkeypatch):
-    monkeypatch.setattr(tasks, "DELIVERY_TIMEOUT_SECONDS", 0.3)  # the real limit is 10 s
+    monkeypatch.setattr(delivery_module, "DELIVERY_TIMEOUT_SECONDS", 0.3)  # the real limit is 10 s
     receiver = make_receiver(delay=2)
     webhook_endpoint_create(business=business, url=receiver.url)
     delivery = WebhookDelivery.objects.get(event=emit_committed(business))

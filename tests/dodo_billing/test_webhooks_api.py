@@ -9,7 +9,7 @@ from rest_framework.test import APIClient
 
 from dodo_billing.models import WebhookEndpoint
 from dodo_billing.services import api_key_create
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from tests.conftest import assert_error, post_json
 
 pytestmark = pytest.mark.django_db

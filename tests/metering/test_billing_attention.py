@@ -13,7 +13,7 @@ from django.test import override_settings
 from django.utils import timezone
 
 from dodo_billing.models import WebhookEvent
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from metering.models import Event, Invoice, Subscription, SubscriptionStatus
 from metering.services.billing import (
     product_create,

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from dodo_billing.db.writes import update_fields
 from dodo_billing.errors import InvalidRequestParameters
 from dodo_billing.models import WebhookEvent
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from metering.ingestion import EventIn
 from metering.models import (
     GatewayCharge,
@@ -265,7 +265,7 @@ def test_a_wallet_paid_period_locks_the_wallet_once_and_reads_the_endpoints_once
     """The period's three events (ledger entry, payment, renewal) are all recorded, for one read of
     the business's endpoints; the wallet row is locked once, and the ledger's idempotency key is
     not looked up (its insert succeeds)."""
-    monkeypatch.setattr("dodo_billing.webhooks.webhook_deliveries_enqueue", lambda delivery_ids: None)
+    monkeypatch.setattr("dodo_billing.webhooks.outbox.webhook_deliveries_enqueue", lambda delivery_ids: None)
     endpoint = webhook_endpoint_create(business=subscribed.business, url="https://example.com/hooks")
     wallet_credit(customer=customer, currency="USD", amount=100_00)
     before = list(WebhookEvent.objects.values_list("pk", flat=True))

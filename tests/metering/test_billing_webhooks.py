@@ -7,7 +7,7 @@ from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dodo_billing.models import WebhookDelivery, WebhookEndpoint
-from dodo_billing.webhooks import (
+from dodo_billing.webhooks.endpoints import (
     webhook_endpoint_create,
     webhook_endpoint_delete,
     webhook_endpoint_update,
@@ -84,7 +84,8 @@ def test_a_rolled_back_savepoint_drops_what_it_read(business, customer):
 def test_the_next_transaction_reads_the_endpoints_again(business, customer, monkeypatch):
     enqueued = []
     monkeypatch.setattr(
-        "dodo_billing.webhooks.webhook_deliveries_enqueue", lambda delivery_ids: enqueued.extend(delivery_ids)
+        "dodo_billing.webhooks.outbox.webhook_deliveries_enqueue",
+        lambda delivery_ids: enqueued.extend(delivery_ids),
     )
     with transaction.atomic():
         credit(customer)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from customers.models import Customer
 from dodo_billing.models import WebhookEvent
-from dodo_billing.webhooks import webhook_endpoint_create
+from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from metering.gateways import SANDBOX_CARDS
 from metering.ingestion import EventIn
 from metering.models import GatewayCharge, Invoice, Payment, PaymentStatus, Refund, SubscriptionStatus
