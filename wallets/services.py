@@ -36,6 +36,7 @@ from dodo_billing.errors import (
 from dodo_billing.money import MAX_AMOUNT, format_money
 from dodo_billing.webhooks.outbox import webhook_event_emit
 from wallets.models import IDEMPOTENCY_KEY_MAX_LENGTH, REASON_MAX_LENGTH, EventType, LedgerEntry, Wallet
+from wallets.payloads import ledger_entry_data, wallet_balance_low_data
 
 
 @dataclass(frozen=True)
@@ -333,34 +334,20 @@ def wallet_debit_up_to(
     raise failed
 
 
-def ledger_entry_webhook_data(entry: LedgerEntry) -> dict:
-    """``data`` of ``wallet.ledger_entry.created``: the entry as the API lists it."""
-    from wallets.api.serializers import CustomerWalletTransactionSerializer
-
-    return {**CustomerWalletTransactionSerializer(entry).data, "payload_type": "CustomerWalletTransaction"}
-
-
 def _emit_wallet_events(*, wallet: Wallet, entry: LedgerEntry) -> None:
     """Webhook events of one entry, in its transaction: the entry itself, and ``wallet.balance_low``
     when the entry takes the balance from at or above the wallet's threshold to below it."""
     webhook_event_emit(
         business=entry.business_id,
         event_type="wallet.ledger_entry.created",
-        data=partial(ledger_entry_webhook_data, entry),
+        data=partial(ledger_entry_data, entry),
     )
     threshold = wallet.low_balance_threshold
     if threshold is not None and entry.before_balance >= threshold > entry.after_balance:
         webhook_event_emit(
             business=entry.business_id,
             event_type="wallet.balance_low",
-            data={
-                "payload_type": "WalletBalanceLow",
-                "customer_id": entry.customer_id,
-                "currency": entry.currency,
-                "balance": entry.after_balance,
-                "threshold": threshold,
-                "ledger_entry_id": entry.id,
-            },
+            data=wallet_balance_low_data(entry=entry, threshold=threshold),
         )
 
 

@@ -3,13 +3,9 @@ from rest_framework.response import Response
 
 from customers.selectors import customer_get
 from dodo_billing.api.views import BusinessAPIView, error_responses, filterset_parameters
-from wallets.api.serializers import (
-    CustomerWalletSerializer,
-    CustomerWalletTransactionSerializer,
-    LedgerEntryCreateSerializer,
-    WalletListSerializer,
-)
+from wallets.api.serializers import LedgerEntryCreateSerializer, WalletListSerializer
 from wallets.filtersets import LedgerEntryFilterSet
+from wallets.payloads import CustomerWalletSerializer, CustomerWalletTransactionSerializer
 from wallets.selectors import ledger_entry_list, wallet_list, wallets_total_usd
 from wallets.services import wallet_ledger_entry_create
 
