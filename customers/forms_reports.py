@@ -1,12 +1,14 @@
 """The report builder's form: its choices come from the dataset's declaration in
-``customers.reports``; its filter fields are the dataset model's own FilterSet fields."""
+``customers.reports.datasets``; its filter fields are the dataset model's own FilterSet fields."""
 
 import copy
 
 from django import forms
 from django.http import QueryDict
 
-from customers.reports import NAME_MAX_LENGTH, PERIODS, Dataset, period_dates
+from customers.reports.datasets import Dataset
+from customers.reports.periods import PERIODS, period_dates
+from customers.reports.services import NAME_MAX_LENGTH
 from dodo_billing.datetimes import validate_date
 from dodo_billing.errors import ApplicationError
 from metering.selectors.usage import meter_list

@@ -33,7 +33,7 @@ class Customer(models.Model):
 
 
 class SavedReport(models.Model):
-    """A report builder definition saved by name (see customers.reports for its JSON shape)."""
+    """A report builder definition saved by name (see the customers.reports package for its JSON shape)."""
 
     business = models.ForeignKey(Business, on_delete=models.CASCADE, related_name="saved_reports")
     name = models.CharField(max_length=100)

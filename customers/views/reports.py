@@ -18,18 +18,14 @@ from django.views.generic import View
 
 from customers.forms_reports import ReportForm, definition_to_data, has_definition
 from customers.models import SavedReport
-from customers.reports import (
-    DATASETS,
+from customers.reports.datasets import DATASETS, dataset_get
+from customers.reports.periods import PERIODS
+from customers.reports.runner import report_export_rows, report_run
+from customers.reports.selectors import SavedReportFilterSet, saved_report_get, saved_report_list
+from customers.reports.services import (
     NAME_MAX_LENGTH,
-    PERIODS,
-    SavedReportFilterSet,
-    dataset_get,
-    report_export_rows,
-    report_run,
     saved_report_create,
     saved_report_delete,
-    saved_report_get,
-    saved_report_list,
     saved_report_update,
 )
 from dodo_billing.errors import ApplicationError, NotFound

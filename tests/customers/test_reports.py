@@ -8,7 +8,9 @@ import pytest
 from django.utils import timezone
 
 from customers.models import SavedReport
-from customers.reports import PAGE_SIZE, period_dates, report_export_rows, report_run, saved_report_create
+from customers.reports.periods import period_dates
+from customers.reports.runner import PAGE_SIZE, report_export_rows, report_run
+from customers.reports.services import saved_report_create
 from customers.views.reports import SavedReportTable
 from dodo_billing.errors import InvalidQueryParams
 from metering.models import Event, Invoice, Payment

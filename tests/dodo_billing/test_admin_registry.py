@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.test import RequestFactory
 from django.urls import reverse
 
-from customers.reports import saved_report_create
+from customers.reports.services import saved_report_create
 from dodo_billing.services import user_preference_set
 from metering.models import Event, Invoice, InvoiceLine, Payment
 from metering.services.usage import meter_create

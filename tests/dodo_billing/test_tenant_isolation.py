@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from rest_framework.test import APIClient
 
-from customers.reports import saved_report_create
+from customers.reports.services import saved_report_create
 from dodo_billing.services import api_key_create
 from dodo_billing.webhooks.endpoints import webhook_endpoint_create
 from metering.models import LicenseKey, Payment, Refund, Subscription
