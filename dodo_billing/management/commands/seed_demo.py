@@ -145,79 +145,9 @@ class Command(BaseCommand):
         start = now - timedelta(days=35)
         business.payment_gateway = "sandbox"
         business.save(update_fields=["payment_gateway"])
-        tokens = meter_create(
-            business=business,
-            name="LLM tokens",
-            event_name="llm.completion",
-            measurement_unit="tokens",
-            aggregation={"type": "sum", "key": "tokens"},
-            filter={
-                "conjunction": "and",
-                "clauses": [{"key": "model", "operator": "not_equals", "value": "free"}],
-            },
-        )
-        requests = meter_create(
-            business=business,
-            name="API requests",
-            event_name="api.request",
-            measurement_unit="requests",
-            aggregation={"type": "count"},
-        )
-        monthly = {
-            "payment_frequency_count": 1,
-            "payment_frequency_interval": "Month",
-            "subscription_period_count": 1,
-            "subscription_period_interval": "Year",
-        }
-        plan = product_create(
-            business=business,
-            name="API Pro",
-            description="Metered API access: $19/month, tokens and requests above the free tier.",
-            price={
-                "type": "usage_based_price",
-                "currency": "USD",
-                "fixed_price": 1900,
-                "included_credits": 500,
-                **monthly,
-                "meters": [
-                    {"meter_id": tokens.id, "price_per_unit": "0.01", "free_threshold": 20_000},
-                    {"meter_id": requests.id, "price_per_unit": "0.5", "free_threshold": 10},
-                ],
-            },
-        )
-        pack = product_create(
-            business=business,
-            name="Credits pack $50",
-            price={"type": "one_time_price", "currency": "USD", "price": 5000},
-            tax_category="digital_products",
-            wallet_top_up=True,
-        )
+        plan, pack = _demo_products(business, *_demo_meters(business))
         customers = list(business.customers.order_by("created_at", "id")[:15])
-        events, stamps = [], []
-        for index, customer in enumerate(customers[:12]):
-            card = "4000000000000002" if index == 11 else "4242424242424242"
-            method = payment_method_create(customer=customer, card_number=card)
-            subscription_create(
-                business=business,
-                customer=customer,
-                product=plan,
-                payment_method=method,
-                billing={"country": "US"},
-                now=start + timedelta(minutes=index),
-            )
-            for number in range(rng.randint(40, 160)):
-                at = start + timedelta(minutes=index + 1, seconds=rng.randint(0, 34 * 86_400))
-                if rng.random() < 0.6:
-                    name = "llm.completion"
-                    metadata = {
-                        "model": rng.choice(["gpt-4o", "gpt-4o-mini", "free"]),
-                        "tokens": rng.randint(200, 4000),
-                    }
-                else:
-                    name, metadata = "api.request", {"path": rng.choice(["/v1/chat", "/v1/embed"])}
-                events.append(EventIn(f"demo-{customer.id}-{number}", customer.id, name, at, metadata))
-                stamps.append(at)
-        events_insert(business=business, events=events, timestamps=stamps, ingested_at=now)
+        _demo_subscriptions(business, customers[:12], plan=plan, start=start, now=now, rng=rng)
         for subscription_id, period_start in subscriptions_due(now=now):
             subscription_bill_period(subscription_id=subscription_id, period_start=period_start, now=now)
         for index, customer in enumerate(customers[12:15]):
@@ -231,3 +161,90 @@ class Command(BaseCommand):
                 payment_method=method,
                 now=now - timedelta(days=rng.randint(1, 20)),
             )
+
+
+def _demo_meters(business):
+    """The two meters of the demo plan: LLM tokens (a sum, free models left out) and API requests."""
+    tokens = meter_create(
+        business=business,
+        name="LLM tokens",
+        event_name="llm.completion",
+        measurement_unit="tokens",
+        aggregation={"type": "sum", "key": "tokens"},
+        filter={
+            "conjunction": "and",
+            "clauses": [{"key": "model", "operator": "not_equals", "value": "free"}],
+        },
+    )
+    requests = meter_create(
+        business=business,
+        name="API requests",
+        event_name="api.request",
+        measurement_unit="requests",
+        aggregation={"type": "count"},
+    )
+    return tokens, requests
+
+
+def _demo_products(business, tokens, requests):
+    """A monthly usage-based plan on the two meters, and a one-time pack that tops up the wallet."""
+    monthly = {
+        "payment_frequency_count": 1,
+        "payment_frequency_interval": "Month",
+        "subscription_period_count": 1,
+        "subscription_period_interval": "Year",
+    }
+    plan = product_create(
+        business=business,
+        name="API Pro",
+        description="Metered API access: $19/month, tokens and requests above the free tier.",
+        price={
+            "type": "usage_based_price",
+            "currency": "USD",
+            "fixed_price": 1900,
+            "included_credits": 500,
+            **monthly,
+            "meters": [
+                {"meter_id": tokens.id, "price_per_unit": "0.01", "free_threshold": 20_000},
+                {"meter_id": requests.id, "price_per_unit": "0.5", "free_threshold": 10},
+            ],
+        },
+    )
+    pack = product_create(
+        business=business,
+        name="Credits pack $50",
+        price={"type": "one_time_price", "currency": "USD", "price": 5000},
+        tax_category="digital_products",
+        wallet_top_up=True,
+    )
+    return plan, pack
+
+
+def _demo_subscriptions(business, customers, *, plan, start, now, rng) -> None:
+    """Each customer subscribes to ``plan`` a minute after the one before, from ``start`` (the
+    twelfth with a card that is declined), and sends usage events over the 34 days after it."""
+    events, stamps = [], []
+    for index, customer in enumerate(customers):
+        card = "4000000000000002" if index == 11 else "4242424242424242"
+        method = payment_method_create(customer=customer, card_number=card)
+        subscription_create(
+            business=business,
+            customer=customer,
+            product=plan,
+            payment_method=method,
+            billing={"country": "US"},
+            now=start + timedelta(minutes=index),
+        )
+        for number in range(rng.randint(40, 160)):
+            at = start + timedelta(minutes=index + 1, seconds=rng.randint(0, 34 * 86_400))
+            if rng.random() < 0.6:
+                name = "llm.completion"
+                metadata = {
+                    "model": rng.choice(["gpt-4o", "gpt-4o-mini", "free"]),
+                    "tokens": rng.randint(200, 4000),
+                }
+            else:
+                name, metadata = "api.request", {"path": rng.choice(["/v1/chat", "/v1/embed"])}
+            events.append(EventIn(f"demo-{customer.id}-{number}", customer.id, name, at, metadata))
+            stamps.append(at)
+    events_insert(business=business, events=events, timestamps=stamps, ingested_at=now)
